@@ -1,0 +1,65 @@
+"""Composition root: builds the store, the services and (with ``serve``) the server, in order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from sipvm.services.deposits import DepositService
+from sipvm.services.directory import DirectoryService
+from sipvm.services.messages import MessageService
+from sipvm.storage.audio_files import AudioFiles
+from sipvm.storage.db import Database
+from sipvm.storage.directory import SqliteDirectoryRepo
+from sipvm.storage.messages import SqliteMessageRepo
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "sipvm.sqlite3"
+
+
+def utc_now() -> datetime:
+    """The real clock (tests inject their own)."""
+    return datetime.now(UTC)
+
+
+def embedded_directory() -> Path:
+    """The example directory the server runs on when none was applied."""
+    return Path(str(resources.files("sipvm.provisioning") / "examples" / "small-office.toml"))
+
+
+@dataclass
+class App:
+    """Everything a command needs, built over one data directory."""
+
+    data_dir: Path
+    db: Database
+    files: AudioFiles
+    directory: DirectoryService
+    messages: MessageService
+    deposits: DepositService
+
+    @classmethod
+    async def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> App:
+        """Open (creating if needed) the store in ``data_dir`` and build the services."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(data_dir / DB_NAME)
+        files = AudioFiles(data_dir)
+        message_repo = SqliteMessageRepo(db)
+        directory = await DirectoryService.load(SqliteDirectoryRepo(db), clock)
+        return cls(
+            data_dir=data_dir,
+            db=db,
+            files=files,
+            directory=directory,
+            messages=MessageService(directory, message_repo, files, clock),
+            deposits=DepositService(directory, message_repo, files, clock),
+        )
+
+    async def close(self) -> None:
+        """Close the store."""
+        await self.db.close()

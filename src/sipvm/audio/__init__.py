@@ -1,0 +1,1 @@
+"""Audio files: conversion, WAV headers."""

@@ -1,0 +1,1 @@
+"""Pure, synchronous core: the directory model, rights, PIN rules. No I/O here."""

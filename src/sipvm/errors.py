@@ -1,0 +1,50 @@
+"""Every error sipvm raises on purpose, under one root.
+
+Each error carries the process exit code the ``sipvm`` command uses for it (see CONTRACT.md:
+0 ok, 2 usage or invalid input, 3 not permitted, 4 not found, 1 anything else) and a message
+that says what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class SipvmError(Exception):
+    """Root of every deliberate sipvm error."""
+
+    exit_code = 1
+
+
+class InvalidInputError(SipvmError):
+    """The caller gave input that cannot be used (bad file, bad value, bad argument)."""
+
+    exit_code = 2
+
+
+class DirectoryError(InvalidInputError):
+    """A directory file failed validation; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the directory"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class CorruptAudioError(InvalidInputError):
+    """An audio file cannot be read as audio (not a WAV, truncated header, not decodable)."""
+
+
+class NotPermittedError(SipvmError):
+    """The acting member lacks the right for the action."""
+
+    exit_code = 3
+
+
+class NotFoundError(SipvmError):
+    """The named extension, inbox or message does not exist (or is deleted)."""
+
+    exit_code = 4
+
+
+class StorageError(SipvmError):
+    """The store cannot be opened or is in a state sipvm cannot work with."""

@@ -1,0 +1,1 @@
+"""Directory import and export (the TOML directory file) and desk-phone templates."""

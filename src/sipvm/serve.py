@@ -1,0 +1,110 @@
+"""``sipvm serve``: start everything in order, run until SIGTERM/SIGINT, stop in order."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sipvm.app import App, embedded_directory
+from sipvm.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+#: How often the server purges expired deletions and picks up directory changes.
+HOUSEKEEPING_S = 3600.0
+
+
+def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register ``serve`` and its flags (they override the settings file)."""
+    p = sub.add_parser("serve", help="run the voicemail server until SIGTERM")
+    p.add_argument("--config", type=Path, help="settings file (TOML)")
+    p.add_argument("--data", type=Path, help="data directory (default ./data)")
+    p.add_argument("--directory", type=Path, help="directory file to apply at start")
+    p.add_argument("--bind", help="address for SIP and RTP (default 0.0.0.0)")
+    p.add_argument("--sip-port", type=int, help="SIP port (default 5060)")
+    p.add_argument("--workers", type=int, help="media worker processes (default 1)")
+    p.add_argument("--http-port", type=int, help="HTTP API port (default 0: off)")
+    p.add_argument(
+        "--trusted-peer", action="append", metavar="ADDR", help="trusted PBX/proxy address"
+    )
+    p.set_defaults(handler=run_serve)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings file with the command-line flags laid over it."""
+    s = load_settings(args.config)
+    sip = s.sip
+    if args.bind:
+        sip = replace(sip, bind=args.bind)
+    if args.sip_port is not None:
+        sip = replace(sip, port=args.sip_port)
+    if args.trusted_peer:
+        sip = replace(sip, trusted_peers=tuple(args.trusted_peer))
+    http = replace(s.http, port=args.http_port) if args.http_port is not None else s.http
+    return replace(
+        s,
+        data=args.data or s.data,
+        directory=args.directory or s.directory,
+        workers=args.workers or s.workers,
+        sip=sip,
+        http=http,
+    )
+
+
+async def run_serve(args: argparse.Namespace) -> int:
+    """Run the server until asked to stop; returns the exit code."""
+    settings = settings_from_args(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = await App.open(settings.data)
+    try:
+        await start(app, settings)
+        log.info("sipvm ready: data %s, %d extensions", settings.data, len(app.directory.current.extensions))
+        housekeeping = asyncio.create_task(_housekeeping(app))
+        await stop.wait()
+        log.info("stopping")
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+    finally:
+        await app.close()
+    log.info("stopped")
+    return 0
+
+
+async def start(app: App, settings: Settings) -> None:
+    """Recover interrupted recordings, apply the directory, purge expired deletions."""
+    if settings.directory is not None:
+        applied = await app.directory.apply_file(settings.directory)
+        log.info("directory %s: revision %d%s", settings.directory, applied.rev,
+                 "" if applied.changed else " (unchanged)")
+    elif app.directory.rev == 0:
+        path = embedded_directory()
+        applied = await app.directory.apply_file(path)
+        log.info("no directory applied yet: using the embedded example %s", path.name)
+    report = await app.deposits.recover()
+    if report.adopted or report.quarantined:
+        log.warning(
+            "recovery: %d recordings adopted, %d quarantined",
+            len(report.adopted),
+            len(report.quarantined),
+        )
+    await app.deposits.purge()
+
+
+async def _housekeeping(app: App) -> None:
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_S)
+        try:
+            await app.directory.refresh()
+            await app.deposits.purge()
+        except Exception:  # keep serving calls; the next round tries again
+            log.exception("housekeeping failed")

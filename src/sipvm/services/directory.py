@@ -1,0 +1,50 @@
+"""Applying directory files and knowing which directory is in force."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sipvm.domain.model import Directory
+from sipvm.provisioning.directory_file import read_directory_file
+from sipvm.storage.directory import AppliedDirectory, SqliteDirectoryRepo
+
+
+@dataclass
+class DirectoryService:
+    """Holds the directory in force and applies new ones (validate whole, then one transaction)."""
+
+    repo: SqliteDirectoryRepo
+    clock: Callable[[], datetime]
+    current: Directory
+    rev: int = 0
+
+    @classmethod
+    async def load(cls, repo: SqliteDirectoryRepo, clock: Callable[[], datetime]) -> DirectoryService:
+        """The service with the stored directory in force (an empty one before the first apply)."""
+        found = await repo.current()
+        rev, directory = found if found else (0, Directory())
+        return cls(repo=repo, clock=clock, current=directory, rev=rev)
+
+    async def apply_file(self, path: Path) -> AppliedDirectory:
+        """Validate ``path`` whole and make it the directory in force, or change nothing."""
+        directory = read_directory_file(path, existing=self.current)
+        return await self.apply(directory, source=str(path))
+
+    async def apply(self, directory: Directory, *, source: str) -> AppliedDirectory:
+        """Make an already validated directory the one in force."""
+        applied = await self.repo.apply(directory, source=source, at=self.clock())
+        self.current, self.rev = directory, applied.rev
+        return applied
+
+    async def refresh(self) -> bool:
+        """Pick up a directory another process applied; True when it changed."""
+        if await self.repo.current_rev() == self.rev:
+            return False
+        found = await self.repo.current()
+        if found is None:
+            return False
+        self.rev, self.current = found
+        return True

@@ -1,0 +1,1 @@
+"""Persistence: SQLite through aiosqlite (WAL, numbered migrations) and audio files on disk."""

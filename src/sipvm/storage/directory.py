@@ -1,0 +1,66 @@
+"""The directory in force, kept as numbered revisions of its canonical document."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sipvm.domain.model import Directory
+from sipvm.provisioning.directory_file import directory_document, parse_directory
+from sipvm.storage.db import Database
+
+
+@dataclass(frozen=True)
+class AppliedDirectory:
+    """The result of applying a directory."""
+
+    rev: int
+    changed: bool
+    """False when the new directory equals the one in force (nothing was written)."""
+
+
+class SqliteDirectoryRepo:
+    """Directory revisions in the SQLite store; the highest revision is in force."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def current(self) -> tuple[int, Directory] | None:
+        """The revision number and directory in force, or None before the first apply."""
+        async with self._db.read() as conn:
+            cursor = await conn.execute(
+                "SELECT rev, document FROM directory_revisions ORDER BY rev DESC LIMIT 1"
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return int(row[0]), parse_directory(json.loads(row[1]), source=f"store revision {row[0]}")
+
+    async def current_rev(self) -> int:
+        """The revision in force (0 before the first apply): cheap, for noticing changes."""
+        async with self._db.read() as conn:
+            cursor = await conn.execute("SELECT COALESCE(MAX(rev), 0) FROM directory_revisions")
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def apply(self, directory: Directory, *, source: str, at: datetime) -> AppliedDirectory:
+        """Make ``directory`` the one in force, in one transaction; no-op when unchanged."""
+        document = json.dumps(directory_document(directory), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(document.encode()).hexdigest()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT rev, digest FROM directory_revisions ORDER BY rev DESC LIMIT 1"
+            )
+            row = await cursor.fetchone()
+            if row is not None and row[1] == digest:
+                return AppliedDirectory(rev=int(row[0]), changed=False)
+            cursor = await conn.execute(
+                "INSERT INTO directory_revisions (applied_at, source, digest, document)"
+                " VALUES (?, ?, ?, ?)",
+                (at.astimezone(UTC).isoformat(), source, digest, document),
+            )
+            rev = cursor.lastrowid
+        assert rev is not None
+        return AppliedDirectory(rev=rev, changed=True)
