@@ -36,11 +36,12 @@ from sipvm.domain.pins import hash_pin, is_pin_hash, pin_problem, verify_pin
 from sipvm.errors import DirectoryError, InvalidInputError
 
 _TOP_KEYS = {"defaults", "site", "role", *(k.value for k in Kind)}
-_EXT_RE = re.compile(r"^[0-9]{1,15}$")
-_OPERATOR_RE = re.compile(r"^\+?[0-9*#]{1,20}$")
-_LANG_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_AOR_RE = re.compile(r"^sips?:[^\s]+$")
+# \Z, not $: $ also matches before a trailing newline, so "1001\n" would pass as an extension.
+_EXT_RE = re.compile(r"^[0-9]{1,15}\Z")
+_OPERATOR_RE = re.compile(r"^\+?[0-9*#]{1,20}\Z")
+_LANG_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_AOR_RE = re.compile(r"^sips?:[^\s]+\Z")
 
 _COMMON_KEYS = {"ext", "name", "site", "email", "members"}
 _EXT_KEYS: Mapping[Kind, set[str]] = {
@@ -466,12 +467,18 @@ class _Parser:
             self.keys(table, {"name", "members", "kinds", "sites", "rights"}, where)
             before = len(self.problems)
             name = self.get(table, "name", str, where, required=True, check=_non_empty)
-            if name in names:
+            if name is not None and name in names:
                 self.problem(where, "a role of that name is already defined")
             names.add(name)
             members = self.get(table, "members", list, where, required=True) or []
             for m in members:
-                if m not in owners:
+                if not isinstance(m, str):
+                    self.problem(
+                        where,
+                        f"'members' must list extensions in quotes (e.g. \"1001\"), "
+                        f"not {_type_name(m)}",
+                    )
+                elif m not in owners:
                     self.problem(where, f"member {m!r} is not a user or common area in this directory")
             kinds: set[Kind] = set()
             for k in self.get(table, "kinds", list, where, required=True) or []:
@@ -485,9 +492,12 @@ class _Parser:
                 self.problem(where, "'kinds' must name at least one kind")
             role_sites = None
             if "sites" in table:
-                role_sites = frozenset(self.get(table, "sites", list, where) or [])
-                for s in role_sites:
-                    if s not in sites:
+                listed = self.get(table, "sites", list, where) or []
+                role_sites = frozenset(s for s in listed if isinstance(s, str))
+                for s in listed:
+                    if not isinstance(s, str):
+                        self.problem(where, f"'sites' must list site names, not {_type_name(s)}")
+                    elif s not in sites:
                         self.problem(where, f"site {s!r} is not defined in [[site]]")
             rights = self.rights(table.get("rights"), where)
             if len(self.problems) == before:

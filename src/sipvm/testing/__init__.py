@@ -1,1 +1,2 @@
-"""Test kit shipped with sipvm: tone generation and detection, fake call channels, scripted peers."""
+"""Test kit shipped with sipvm: tone generation and detection, fake call channels,
+scripted peers."""
