@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import wave
 from array import array
@@ -220,6 +221,37 @@ def test_failed_export_keeps_the_old_dst(tmp_path: Path) -> None:
         export_audio(src, dst, "mp3")
     assert dst.read_bytes() == b"previous export"
     assert _leftovers(tmp_path, src, dst) == []
+
+
+def test_encoder_failure_leaves_no_half_written_dst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An ffmpeg that decodes normally but dies halfway through writing an MP3.
+    real = shutil.which("ffmpeg")
+    assert real is not None
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake = fake_bin / "ffmpeg"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *libmp3lame*)\n'
+        '  for last; do :; done; printf "half an mp3" > "${last#file:}"\n'
+        '  echo "No space left on device" >&2; exit 1;;\n'
+        "esac\n"
+        f'exec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    src = write_tone_wav(tmp_path / "msg.wav", 1000, 1.0)
+    dst = tmp_path / "msg.mp3"
+    dst.write_bytes(b"previous export")
+    with pytest.raises(StorageError, match="No space left on device") as caught:
+        export_audio(src, dst, "mp3")
+    assert str(dst) in str(caught.value)
+    assert dst.read_bytes() == b"previous export"
+    assert _leftovers(tmp_path, src, dst, fake_bin) == []
+    # The same fake ffmpeg exports WAV (no encoder involved) fine.
+    assert _wav(export_audio(src, dst, "wav"))[1] == tone_samples(1000, 1.0)
 
 
 def test_wav_cut_inside_its_data_exports_what_is_there(tmp_path: Path) -> None:

@@ -3,14 +3,15 @@
 Decoding and MP3 encoding run the ``ffmpeg`` binary directly (one subprocess per step)
 rather than through pydub's ``AudioSegment.from_file``/``export``. pydub 0.25.1 leaks an open
 file on its WAV fast path (a ``ResourceWarning``, an error under ``-W error``), decodes A-law
-and µ-law WAVs to 8-bit linear PCM (audible loss) and leaves temporary files behind when
-ffmpeg fails; the same ffmpeg commands without it have none of those problems.
+and µ-law WAVs to 8-bit linear PCM (audible loss), and its ``export`` leaves two temporary
+files behind when ffmpeg fails; the same ffmpeg commands run directly have none of these
+problems.
 
 Every function here needs the ``ffmpeg`` program (Debian package ``ffmpeg``); without it they
 raise :class:`~sipvm.errors.StorageError`. A file ffmpeg cannot decode raises
 :class:`~sipvm.errors.CorruptAudioError`. A WAV cut short inside its audio data is *not*
-corrupt: it decodes to the audio that is there (ffmpeg, like pjmedia's crash-repaired files,
-reads the data chunk up to the end of the file).
+corrupt: it decodes to the audio that is there (ffmpeg reads a data chunk up to the end of
+the file, also when its header sizes are 0, as pjmedia leaves them after a crash).
 """
 
 from __future__ import annotations
@@ -105,10 +106,12 @@ def _decode(path: Path, rate: int | None, keep: bool) -> tuple[int, int, bytes]:
     count = 0
     # stderr goes to a file: a broken MP3 can print more than a pipe buffer of errors, which
     # would block ffmpeg while we wait on stdout.
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+    with (
+        tempfile.TemporaryFile() as err,
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err) as proc,
+    ):
+        assert proc.stdout is not None
         try:
-            assert proc.stdout is not None
             while chunk := proc.stdout.read(_READ_CHUNK):
                 if header is None:
                     head += chunk
@@ -119,12 +122,10 @@ def _decode(path: Path, rate: int | None, keep: bool) -> tuple[int, int, bytes]:
                 count += len(chunk)
                 if keep:
                     pcm += chunk
-            proc.stdout.close()
-            returncode = proc.wait()
         except BaseException:
-            proc.kill()
-            proc.wait()
+            proc.kill()  # leaving the with-block then closes the pipe and reaps ffmpeg
             raise
+        returncode = proc.wait()
         err.seek(0)
         stderr = err.read()
     if returncode != 0 or header is None:
@@ -181,7 +182,8 @@ def _write_wav(path: Path, pcm: bytes, rate: int) -> None:
         w.writeframes(pcm)
 
 
-def _write_mp3(path: Path, pcm: bytes, rate: int) -> None:
+def _write_mp3(path: Path, pcm: bytes, rate: int, dst: Path) -> None:
+    """Encode ``pcm`` into ``path``; errors name ``dst``, the file the caller asked for."""
     # ffmpeg picks the nearest sample rate MP3 allows if ``rate`` is not one of them.
     cmd = [_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     cmd += ["-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"]
@@ -194,7 +196,7 @@ def _write_mp3(path: Path, pcm: bytes, rate: int) -> None:
     )
     if done.returncode != 0:
         raise StorageError(
-            f"could not encode MP3 {path} (ffmpeg: {_last_line(done.stderr)}); "
+            f"could not write the MP3 {dst} (ffmpeg: {_last_line(done.stderr)}); "
             "check free disk space and that ffmpeg was built with libmp3lame"
         )
 
@@ -234,7 +236,7 @@ def export_audio(src: Path, dst: Path, fmt: Literal["mp3", "wav"]) -> Path:
         if fmt == "wav":
             _write_wav(tmp, pcm, rate)
         else:
-            _write_mp3(tmp, pcm, rate)
+            _write_mp3(tmp, pcm, rate, dst)
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, dst)

@@ -366,6 +366,7 @@ def _ts(when: datetime) -> str:
 
 
 def _dt(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_UTC)
+    # fromisoformat (C, reads the trailing Z since 3.11) is ~10x faster than strptime.
+    return datetime.fromisoformat(text)
 
 

@@ -1,0 +1,100 @@
+"""`sipvm serve` as an admin starts it: embedded defaults, recovery at start, clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sipvm.storage.audio_files import AudioFiles
+
+from .test_recovery import write_crashed_wav
+
+
+def start(data: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sipvm", "serve", "--data", str(data), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_ready(proc: subprocess.Popen[str]) -> list[str]:
+    assert proc.stderr is not None
+    lines = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "sipvm ready" in line:
+            return lines
+    raise AssertionError("server did not get ready:\n" + "".join(lines))
+
+
+def stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=15)  # drains and closes the pipe
+    return proc.returncode
+
+
+def test_serve_on_embedded_defaults_and_sigterm(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = start(data)
+    try:
+        lines = wait_ready(proc)
+    finally:
+        code = stop(proc)
+    assert code == 0
+    assert any("embedded example small-office.toml" in x for x in lines)
+    assert any("11 extensions" in x for x in lines)
+    listing = subprocess.run(
+        [sys.executable, "-m", "sipvm", "inboxes", "--member", "1002", "--json", "--data", str(data)],
+        capture_output=True, text=True, check=True,
+    )
+    assert [i["ext"] for i in json.loads(listing.stdout)] == ["1002", "2001", "3001"]
+
+
+def test_serve_adopts_a_recording_left_by_a_crash(tmp_path: Path, example_directory_file: Path) -> None:
+    data = tmp_path / "data"
+    files = AudioFiles(data)
+    files.write_sidecar(
+        "0123abcd",
+        {"inbox": "4001", "received_at": "2026-11-02T10:00:00+00:00", "caller": "5550142"},
+    )
+    write_crashed_wav(files.spool_wav("0123abcd"), 4.0)
+    proc = start(data, "--directory", str(example_directory_file))
+    try:
+        lines = wait_ready(proc)
+    finally:
+        assert stop(proc) == 0
+    assert any("recovered an interrupted recording" in x and "4001" in x for x in lines), lines
+    listing = subprocess.run(
+        [sys.executable, "-m", "sipvm", "messages", "--inbox", "4001", "--json", "--data", str(data)],
+        capture_output=True, text=True, check=True,
+    )
+    (message,) = json.loads(listing.stdout)
+    assert message["caller"] == "5550142" and message["duration_s"] == 4.0
+
+
+def test_serve_refuses_a_bad_directory_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[user]]\next = 1001\n')
+    proc = start(tmp_path / "data", "--directory", str(bad))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "'ext' must be a string" in err and str(bad) in err
+
+
+def test_readme_commands_are_what_ci_runs() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text().splitlines()
+    commands = [line for line in readme[:20] if line.startswith("apt-get update")]
+    assert len(commands) == 2, "the README opens with two commands"
+    assert commands[0].endswith("sipvm serve")
+    ci = (repo / ".ci" / "run").read_text().splitlines()
+    assert commands[1] in ci, "the README's test command is what .ci/run runs"
