@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from sipvm.storage.messages import ActionResult, Message, Outcome
 
 log = logging.getLogger("sipvm")
 
-Handler = Callable[[argparse.Namespace], Awaitable[int]]
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Handler = args.handler
     try:
-        code = asyncio.run(handler(args))
+        code: int = asyncio.run(handler(args))
     except SipvmError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"sipvm: {line.strip()}", file=sys.stderr)

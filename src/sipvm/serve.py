@@ -67,7 +67,11 @@ async def run_serve(args: argparse.Namespace) -> int:
     app = await App.open(settings.data)
     try:
         await start(app, settings)
-        log.info("sipvm ready: data %s, %d extensions", settings.data, len(app.directory.current.extensions))
+        log.info(
+            "sipvm ready: data %s, %d extensions",
+            settings.data,
+            len(app.directory.current.extensions),
+        )
         housekeeping = asyncio.create_task(_housekeeping(app))
         await stop.wait()
         log.info("stopping")
@@ -84,8 +88,12 @@ async def start(app: App, settings: Settings) -> None:
     """Recover interrupted recordings, apply the directory, purge expired deletions."""
     if settings.directory is not None:
         applied = await app.directory.apply_file(settings.directory)
-        log.info("directory %s: revision %d%s", settings.directory, applied.rev,
-                 "" if applied.changed else " (unchanged)")
+        log.info(
+            "directory %s: revision %d%s",
+            settings.directory,
+            applied.rev,
+            "" if applied.changed else " (unchanged)",
+        )
     elif app.directory.rev == 0:
         path = embedded_directory()
         applied = await app.directory.apply_file(path)

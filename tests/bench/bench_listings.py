@@ -57,9 +57,18 @@ async def fill(app: App, targets: list[str], total: int) -> None:
             at = (start + timedelta(seconds=n * 37)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             played = at if rng.random() < 0.33 else None
             batch.append(
-                (f"bench{n:08d}", inbox, f"55501{n % 10000:04d}", "Caller", at, 12000,
-                 int(rng.random() < 0.05), f"audio/{inbox}/bench{n:08d}.wav", played,
-                 MEMBER if played else None)
+                (
+                    f"bench{n:08d}",
+                    inbox,
+                    f"55501{n % 10000:04d}",
+                    "Caller",
+                    at,
+                    12000,
+                    int(rng.random() < 0.05),
+                    f"audio/{inbox}/bench{n:08d}.wav",
+                    played,
+                    MEMBER if played else None,
+                )
             )
             if len(batch) == 5000:
                 await _insert(conn, batch)
@@ -118,7 +127,9 @@ async def run(messages: int, inboxes: int, rounds: int) -> list[str]:
                     "messages --inbox --as --limit 50 (first page)",
                     await timed(
                         rounds,
-                        lambda: app.messages.messages(rng.choice(names), as_member=MEMBER, limit=50),
+                        lambda: app.messages.messages(
+                            rng.choice(names), as_member=MEMBER, limit=50
+                        ),
                     ),
                 ),
                 figures(

@@ -77,21 +77,50 @@ async def test_listings_and_actions(app: App, deposit: Deposit, tmp_path: Path) 
     assert inboxes.returncode == 0, inboxes.stderr
     found = json.loads(inboxes.stdout)  # stdout is JSON and nothing else
     assert found == [
-        {"ext": "1004", "kind": "user", "name": "Dan Brown", "rights": ["play", "share"],
-         "new": 0, "old": 0, "urgent_new": 0, "urgent_old": 0, "own": True},
-        {"ext": "2001", "kind": "call_queue", "name": "Sales", "rights": ["play", "share"],
-         "new": 2, "old": 0, "urgent_new": 0, "urgent_old": 0, "own": False},
+        {
+            "ext": "1004",
+            "kind": "user",
+            "name": "Dan Brown",
+            "rights": ["play", "share"],
+            "new": 0,
+            "old": 0,
+            "urgent_new": 0,
+            "urgent_old": 0,
+            "own": True,
+        },
+        {
+            "ext": "2001",
+            "kind": "call_queue",
+            "name": "Sales",
+            "rights": ["play", "share"],
+            "new": 2,
+            "old": 0,
+            "urgent_new": 0,
+            "urgent_old": 0,
+            "own": False,
+        },
     ]
 
     played = sipvm(data, "message", "mark-played", str(m1.id), "--as", "1900")
     assert played.returncode == 0 and "marked played" in played.stdout
-    listing = json.loads(sipvm(data, "messages", "--inbox", "2001", "--as", "1004", "--json").stdout)
+    listing = json.loads(
+        sipvm(data, "messages", "--inbox", "2001", "--as", "1004", "--json").stdout
+    )
     assert [(x["id"], x["played"], x["played_by"]) for x in listing] == [
         (m2.id, False, None),
         (m1.id, True, "1900"),
     ]
-    assert set(listing[0]) >= {"id", "inbox", "caller", "caller_name", "received_at",
-                               "duration_s", "urgent", "played", "played_by"}
+    assert set(listing[0]) >= {
+        "id",
+        "inbox",
+        "caller",
+        "caller_name",
+        "received_at",
+        "duration_s",
+        "urgent",
+        "played",
+        "played_by",
+    }
     assert listing[1]["caller"] == "5550001" and listing[1]["duration_s"] == 3.0
 
     table = sipvm(data, "messages", "--inbox", "2001")
@@ -100,8 +129,9 @@ async def test_listings_and_actions(app: App, deposit: Deposit, tmp_path: Path) 
     mp3 = tmp_path / "m1.mp3"
     refused = sipvm(data, "message", "export", str(m1.id), "--as", "1004", "-o", str(mp3))
     assert refused.returncode == 3 and "download right" in refused.stderr and not mp3.exists()
-    ok = sipvm(data, "message", "export", str(m1.id), "--as", "1002", "--format", "mp3",
-               "-o", str(mp3))
+    ok = sipvm(
+        data, "message", "export", str(m1.id), "--as", "1002", "--format", "mp3", "-o", str(mp3)
+    )
     assert ok.returncode == 0, ok.stderr
     assert seconds_with_tone(read_pcm_mono(mp3), 8000, 1200.0) == pytest.approx(3.0, abs=0.6)
 

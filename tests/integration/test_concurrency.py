@@ -40,11 +40,15 @@ async def test_hundreds_of_concurrent_deletes_and_plays(app: App, deposit: Depos
     tasks += [play(mid, members[i % 2]) for i, mid in enumerate(ids * 8)]
     results = await asyncio.gather(*tasks)  # any exception here fails the test
     assert len(results) == 320
-    deletes = Counter(mid for kind, mid, outcome in results if kind == "delete" and outcome is Outcome.DONE)
+    deletes = Counter(
+        mid for kind, mid, outcome in results if kind == "delete" and outcome is Outcome.DONE
+    )
     assert deletes == Counter({mid: 1 for mid in ids})  # exactly one winner per message
     already = [r for r in results if r[0] == "delete" and r[2] is Outcome.ALREADY]
     assert len(already) == 20 * 7
-    plays = Counter(mid for kind, mid, outcome in results if kind == "play" and outcome is Outcome.DONE)
+    plays = Counter(
+        mid for kind, mid, outcome in results if kind == "play" and outcome is Outcome.DONE
+    )
     assert all(n <= 1 for n in plays.values())
     assert await app.messages.messages("2001") == []
     db = sqlite3.connect(app.db.path)
@@ -76,7 +80,8 @@ WORKER = textwrap.dedent(
             await app.close()
         print(json.dumps(out))
 
-    asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])))
+    args = sys.argv[1:]
+    asyncio.run(main(args[0], json.loads(args[1]), args[2], args[3], float(args[4])))
     """
 )
 
@@ -89,8 +94,17 @@ async def test_two_processes_delete_the_same_messages(app: App, deposit: Deposit
     # Opposite orders make the two processes collide on every message along the way.
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", WORKER, data, json.dumps(order), "1002", "delete", str(start_at),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            sys.executable,
+            "-c",
+            WORKER,
+            data,
+            json.dumps(order),
+            "1002",
+            "delete",
+            str(start_at),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
         )
         for order in (ids, ids[::-1])
     ]

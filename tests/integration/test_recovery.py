@@ -39,8 +39,8 @@ async def begin(app: App, clock: FakeClock, inbox: str = "2001") -> tuple[str, P
 async def test_interrupted_recording_is_repaired_and_adopted(app: App, clock: FakeClock) -> None:
     uid, wav = await begin(app, clock)
     write_crashed_wav(wav, 5.0)
-    with pytest.raises(wave.Error):  # as left by the crash: unreadable
-        wave.open(str(wav)).getnframes()
+    with pytest.raises(wave.Error), wave.open(str(wav)):  # as left by the crash: unreadable
+        pass
     report = await app.deposits.recover()
     (adopted,) = report.adopted
     assert adopted.uid == uid and adopted.inbox == "2001"
@@ -115,7 +115,10 @@ RECORDER = textwrap.dedent(
             f.write(b"data" + struct.pack("<I", 0))
             n = 0
             while True:  # 20 ms frames of 700 Hz, like a recorder, until killed
-                frame = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 700 * (n + i) / 8000))) for i in range(160))
+                frame = b"".join(
+                    struct.pack("<h", int(12000 * math.sin(2 * math.pi * 700 * (n + i) / 8000)))
+                    for i in range(160)
+                )
                 f.write(frame); f.flush()
                 n += 160
                 if n == 8000 * 3:
@@ -129,8 +132,12 @@ RECORDER = textwrap.dedent(
 
 async def test_process_killed_mid_recording_loses_nothing(app: App) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", RECORDER, str(app.data_dir),
-        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        sys.executable,
+        "-c",
+        RECORDER,
+        str(app.data_dir),
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
     assert proc.stdout is not None
     assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"3s\n"

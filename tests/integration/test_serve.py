@@ -53,13 +53,27 @@ def test_serve_on_embedded_defaults_and_sigterm(tmp_path: Path) -> None:
     assert any("embedded example small-office.toml" in x for x in lines)
     assert any("11 extensions" in x for x in lines)
     listing = subprocess.run(
-        [sys.executable, "-m", "sipvm", "inboxes", "--member", "1002", "--json", "--data", str(data)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "sipvm",
+            "inboxes",
+            "--member",
+            "1002",
+            "--json",
+            "--data",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert [i["ext"] for i in json.loads(listing.stdout)] == ["1002", "2001", "3001"]
 
 
-def test_serve_adopts_a_recording_left_by_a_crash(tmp_path: Path, example_directory_file: Path) -> None:
+def test_serve_adopts_a_recording_left_by_a_crash(
+    tmp_path: Path, example_directory_file: Path
+) -> None:
     data = tmp_path / "data"
     files = AudioFiles(data)
     files.write_sidecar(
@@ -74,8 +88,20 @@ def test_serve_adopts_a_recording_left_by_a_crash(tmp_path: Path, example_direct
         assert stop(proc) == 0
     assert any("recovered an interrupted recording" in x and "4001" in x for x in lines), lines
     listing = subprocess.run(
-        [sys.executable, "-m", "sipvm", "messages", "--inbox", "4001", "--json", "--data", str(data)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "sipvm",
+            "messages",
+            "--inbox",
+            "4001",
+            "--json",
+            "--data",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     (message,) = json.loads(listing.stdout)
     assert message["caller"] == "5550142" and message["duration_s"] == 4.0
@@ -83,7 +109,7 @@ def test_serve_adopts_a_recording_left_by_a_crash(tmp_path: Path, example_direct
 
 def test_serve_refuses_a_bad_directory_with_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[user]]\next = 1001\n')
+    bad.write_text("[[user]]\next = 1001\n")
     proc = start(tmp_path / "data", "--directory", str(bad))
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2

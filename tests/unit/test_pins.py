@@ -45,8 +45,15 @@ def test_hash_is_salted_and_verifies() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [None, "", "plain", "scrypt$16384$8$1$AAAA$AAAA", "scrypt$3$8$1$c2FsdHNhbHQ=$" + "A" * 44,
-     "scrypt$1048576$32$1$c2FsdHNhbHQ=$" + "A" * 44, "md5$x$y$z$a$b"],
+    [
+        None,
+        "",
+        "plain",
+        "scrypt$16384$8$1$AAAA$AAAA",
+        "scrypt$3$8$1$c2FsdHNhbHQ=$" + "A" * 44,
+        "scrypt$1048576$32$1$c2FsdHNhbHQ=$" + "A" * 44,
+        "md5$x$y$z$a$b",
+    ],
 )
 def test_malformed_or_hostile_hashes_never_verify(bad: str | None) -> None:
     assert not verify_pin("482916", bad)

@@ -223,7 +223,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("why", "d", "member", "inbox", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("why", "d", "member", "inbox", "expected"), CASES, ids=[c[0] for c in CASES]
+)
 def test_rights_table(
     why: str, d: Directory, member: str, inbox: str, expected: set[Right]
 ) -> None:
@@ -297,9 +299,7 @@ def directories(draw: st.DrawFn) -> Directory:
     for ext, kind in zip(exts, kinds, strict=True):
         others = [o for o in owners if o != ext]
         chosen = draw(st.lists(st.sampled_from(others), unique=True)) if others else []
-        members = tuple(
-            Grant(m, frozenset(draw(rights_sets)) | {P}) for m in chosen
-        )
+        members = tuple(Grant(m, frozenset(draw(rights_sets)) | {P}) for m in chosen)
         built.append(
             Extension(
                 ext=ext,

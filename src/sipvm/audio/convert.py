@@ -71,7 +71,10 @@ def load_audio(path: Path) -> Any:
                 raw = audioop.bias(raw, 1, -128)  # 8-bit WAV is unsigned, pydub wants signed
             if width in (1, 2, 3, 4):
                 return pydub.AudioSegment(
-                    data=raw, sample_width=width, frame_rate=info.sample_rate, channels=info.channels
+                    data=raw,
+                    sample_width=width,
+                    frame_rate=info.sample_rate,
+                    channels=info.channels,
                 )
             f.seek(0)
         try:

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+from itertools import pairwise
 
 MIN_LEN = 4
 MAX_LEN = 10
@@ -30,7 +31,7 @@ def pin_problem(pin: str, ext: str) -> str | None:
         return f"a PIN must be {MIN_LEN} to {MAX_LEN} digits long"
     if len(set(pin)) == 1:
         return "a PIN must not be one digit repeated"
-    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    steps = {(int(b) - int(a)) % 10 for a, b in pairwise(pin)}
     if steps in ({1}, {9}):
         return "a PIN must not be a run of ascending or descending digits"
     if pin == ext:
@@ -78,7 +79,9 @@ def _parse(value: str) -> tuple[int, int, int, bytes, bytes] | None:
     except ValueError:
         return None
     # Bounds keep a hostile directory file from asking for gigabytes of memory.
-    if not (2 <= n and n & (n - 1) == 0 and 1 <= r and 1 <= p <= 16 and 128 * n * r <= _MAXMEM // 2):
+    if not (
+        n >= 2 and n & (n - 1) == 0 and r >= 1 and 1 <= p <= 16 and 128 * n * r <= _MAXMEM // 2
+    ):
         return None
     if len(salt) < 8 or len(key) < 16:
         return None

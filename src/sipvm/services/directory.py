@@ -22,7 +22,9 @@ class DirectoryService:
     rev: int = 0
 
     @classmethod
-    async def load(cls, repo: SqliteDirectoryRepo, clock: Callable[[], datetime]) -> DirectoryService:
+    async def load(
+        cls, repo: SqliteDirectoryRepo, clock: Callable[[], datetime]
+    ) -> DirectoryService:
         """The service with the stored directory in force (an empty one before the first apply)."""
         found = await repo.current()
         rev, directory = found if found else (0, Directory())

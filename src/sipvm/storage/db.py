@@ -48,7 +48,9 @@ class Database:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn = await aiosqlite.connect(
+                path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
             conn.row_factory = sqlite3.Row
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
@@ -57,10 +59,13 @@ class Database:
             await conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise StorageError(
-                f"cannot open the store {path}: {exc}; check the --data directory and its permissions"
+                f"cannot open the store {path}: {exc}; "
+                "check the --data directory and its permissions"
             ) from exc
         if mode is None or str(mode[0]).lower() != "wal":
-            log.warning("store %s is not in WAL mode (%s); concurrent access will be slower", path, mode)
+            log.warning(
+                "store %s is not in WAL mode (%s); concurrent access will be slower", path, mode
+            )
         db = cls(conn, path)
         await db._migrate()
         return db
@@ -112,7 +117,10 @@ class Database:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (aiosqlite's executescript would commit our transaction)."""
+    """Split a migration into statements.
+
+    aiosqlite's executescript would commit our transaction, so statements run one by one.
+    """
     statements: list[str] = []
     current = ""
     for line in script.splitlines(keepends=True):

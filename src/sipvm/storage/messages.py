@@ -232,7 +232,8 @@ class SqliteMessageRepo:
         """Delete for everyone (restorable until purged); ALREADY if someone deleted it first."""
         return await self._change(
             message_id,
-            "UPDATE messages SET deleted_at = ?, deleted_by = ? WHERE id = ? AND deleted_at IS NULL",
+            "UPDATE messages SET deleted_at = ?, deleted_by = ?"
+            " WHERE id = ? AND deleted_at IS NULL",
             (_ts(at), by, message_id),
             by=by,
             at=at,
@@ -331,7 +332,8 @@ async def _audit(
     detail: str,
 ) -> None:
     await conn.execute(
-        "INSERT INTO audit (at, actor, action, message_id, inbox, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, actor, action, message_id, inbox, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
         (_ts(at), actor, action, message_id, inbox, detail),
     )
 
@@ -368,5 +370,3 @@ def _ts(when: datetime) -> str:
 def _dt(text: str) -> datetime:
     # fromisoformat (C, reads the trailing Z since 3.11) is ~10x faster than strptime.
     return datetime.fromisoformat(text)
-
-
