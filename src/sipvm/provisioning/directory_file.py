@@ -75,7 +75,7 @@ def read_directory_file(path: Path, *, existing: Directory | None = None) -> Dir
             f"cannot read directory file {path}: {exc.strerror}; check the path"
         ) from exc
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8-sig"))  # editors may add a BOM
     except UnicodeDecodeError as exc:
         raise DirectoryError([f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8"]) from exc
     except tomllib.TOMLDecodeError as exc:
@@ -173,7 +173,9 @@ class _Parser:
 
     def tables(self, value: Any, where: str) -> list[dict[str, Any]]:
         if not isinstance(value, list):
-            self.problem(where, f"must be an array of tables ([[{where}]]), not {_type_name(value)}")
+            self.problem(
+                where, f"must be an array of tables ([[{where}]]), not {_type_name(value)}"
+            )
             return []
         out = []
         for i, item in enumerate(value, 1):
@@ -207,7 +209,8 @@ class _Parser:
         value = table[key]
         # bool is an int subclass: do not let `true` pass as a number.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            hint = ' (write it in quotes, e.g. "1001")' if kind is str and isinstance(value, int) else ""
+            quotes = kind is str and isinstance(value, int) and not isinstance(value, bool)
+            hint = ' (write it in quotes, e.g. "1001")' if quotes else ""
             self.problem(
                 where, f"{key!r} must be {_kind_name(kind)}, not {_type_name(value)}{hint}"
             )
@@ -250,7 +253,7 @@ class _Parser:
                 if isinstance(ext, str) and _EXT_RE.match(ext):
                     where = f"{kind.value} {ext}"
                     if ext in entries:
-                        other_kind, _, other_where = entries[ext]
+                        _, _, other_where = entries[ext]
                         self.problem(where, f"extension {ext} is already used by {other_where}")
                         continue
                 entries_key = ext if isinstance(ext, str) and _EXT_RE.match(ext) else where
@@ -307,7 +310,9 @@ class _Parser:
             base.language,
             check=lambda v: None if _LANG_RE.match(v) else "must be a language code like en or fr",
         )
-        return Defaults(operator=operator, max_message_s=max_s, min_message_s=min_s, language=language)
+        return Defaults(
+            operator=operator, max_message_s=max_s, min_message_s=min_s, language=language
+        )
 
     def sites(self, value: Any) -> dict[str, Site]:
         sites: dict[str, Site] = {}
@@ -317,12 +322,14 @@ class _Parser:
             self.keys(table, {"name", "timezone"}, where)
             name = self.get(table, "name", str, where, required=True, check=_non_empty)
             tz = self.get(table, "timezone", str, where, required=True, check=_timezone_problem)
-            if name is None or tz is None:
+            if name is None:
                 continue
             if name in sites:
                 self.problem(where, "a site of that name is already defined")
                 continue
-            sites[name] = Site(name=name, timezone=tz)
+            # A bad time zone is reported above; the site stays known so that entries naming
+            # it are not blamed as well (the directory is refused either way).
+            sites[name] = Site(name=name, timezone=tz or "UTC")
         return sites
 
     def extension(
@@ -377,7 +384,9 @@ class _Parser:
             members=members,
         )
 
-    def site_of(self, table: Mapping[str, Any], where: str, sites: Mapping[str, Site]) -> str | None:
+    def site_of(
+        self, table: Mapping[str, Any], where: str, sites: Mapping[str, Site]
+    ) -> str | None:
         if "site" not in table and len(sites) == 1:
             return next(iter(sites))
         site = self.get(table, "site", str, where, required=True)
@@ -389,7 +398,9 @@ class _Parser:
 
     def phones(self, value: Any, where: str) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(where, "'phones' must be a list of SIP URIs like \"sip:1001@pbx.example.com\"")
+            self.problem(
+                where, "'phones' must be a list of SIP URIs like \"sip:1001@pbx.example.com\""
+            )
             return []
         for aor in value:
             if not _AOR_RE.match(aor):
@@ -403,7 +414,9 @@ class _Parser:
         if table is None:
             return base
         self.keys(table, set(_POLICY_KEYS[kind]), w)
-        values = {key: self.get(table, key, bool, w, getattr(base, key)) for key in _POLICY_KEYS[kind]}
+        values = {
+            key: self.get(table, key, bool, w, getattr(base, key)) for key in _POLICY_KEYS[kind]
+        }
         return OwnerPolicy(**{**base.__dict__, **values})
 
     def pin_hash(self, table: Mapping[str, Any], where: str, ext: str | None) -> str | None:
@@ -420,7 +433,9 @@ class _Parser:
             return None
         pin = table["pin"]
         if not isinstance(pin, str):
-            self.problem(where, f"'pin' must be a string of digits in quotes, not {_type_name(pin)}")
+            self.problem(
+                where, f"'pin' must be a string of digits in quotes, not {_type_name(pin)}"
+            )
             return None
         complaint = pin_problem(pin, ext or "")
         if complaint:
@@ -475,11 +490,13 @@ class _Parser:
                 if not isinstance(m, str):
                     self.problem(
                         where,
-                        f"'members' must list extensions in quotes (e.g. \"1001\"), "
+                        "'members' must list extensions in quotes (e.g. \"1001\"), "
                         f"not {_type_name(m)}",
                     )
                 elif m not in owners:
-                    self.problem(where, f"member {m!r} is not a user or common area in this directory")
+                    self.problem(
+                        where, f"member {m!r} is not a user or common area in this directory"
+                    )
             kinds: set[Kind] = set()
             for k in self.get(table, "kinds", list, where, required=True) or []:
                 try:
@@ -494,6 +511,8 @@ class _Parser:
             if "sites" in table:
                 listed = self.get(table, "sites", list, where) or []
                 role_sites = frozenset(s for s in listed if isinstance(s, str))
+                if not listed and "sites" in table and isinstance(table["sites"], list):
+                    self.problem(where, "'sites' must name at least one site (leave it out: all)")
                 for s in listed:
                     if not isinstance(s, str):
                         self.problem(where, f"'sites' must list site names, not {_type_name(s)}")
@@ -535,7 +554,7 @@ def _type_name(value: Any) -> str:
     return {
         str: "a string",
         int: "a number",
-        float: "a number",
+        float: "a decimal number",
         bool: "true/false",
         list: "a list",
         dict: "a table",
