@@ -96,7 +96,7 @@ async def start(app: App, settings: Settings) -> None:
         )
     elif app.directory.rev == 0:
         path = embedded_directory()
-        applied = await app.directory.apply_file(path)
+        await app.directory.apply_file(path)
         log.info("no directory applied yet: using the embedded example %s", path.name)
     report = await app.deposits.recover()
     if report.adopted or report.quarantined:

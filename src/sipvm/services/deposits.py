@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -83,7 +84,7 @@ class DepositService:
     async def deposit_file(self, facts: DepositFacts, wav: Path) -> Message | None:
         """Store an existing WAV as a message (the file is copied; ``wav`` is left as it is)."""
         uid, spool = await self.begin(facts)
-        await asyncio.to_thread(_copy, wav, spool)
+        await asyncio.to_thread(shutil.copyfile, wav, spool)
         return await self.finish(uid)
 
     async def discard(self, uid: str) -> None:
@@ -194,9 +195,3 @@ class DepositService:
                     await asyncio.to_thread(self._files.to_quarantine, leftover)
         log.warning("quarantined %s: %s (kept in %s for an admin)", path.name, reason, moved)
         report.quarantined.append((moved, reason))
-
-
-def _copy(src: Path, dst: Path) -> None:
-    import shutil
-
-    shutil.copyfile(src, dst)

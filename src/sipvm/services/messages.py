@@ -117,8 +117,7 @@ class MessageService:
     async def delete(self, message_id: int, *, as_member: str) -> ActionResult:
         """Deleted for everyone with access, the owner included (restorable by an admin)."""
         await self._checked(message_id, as_member, Right.DELETE, allow_deleted=True)
-        result = await self._repo.delete(message_id, by=as_member, at=self._clock())
-        return result
+        return await self._repo.delete(message_id, by=as_member, at=self._clock())
 
     async def restore(self, message_id: int, *, as_member: str) -> ActionResult:
         """Undelete a message for everyone; admins only."""
@@ -164,14 +163,7 @@ class MessageService:
             source_id=message.id,
             shared_by=as_member,
         )
-        shared = await self._repo.insert(copy, actor=as_member, action="share-in")
-        await self._repo.record(
-            actor=as_member,
-            action="share",
-            message=message,
-            at=self._clock(),
-            detail=f"to {to} (message {shared.id})",
-        )
+        shared = await self._repo.insert_share(copy, source=message, by=as_member)
         log.info("message %s shared by %s to inbox %s as %s", message.id, as_member, to, shared.id)
         return shared
 

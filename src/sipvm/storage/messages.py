@@ -134,31 +134,21 @@ class SqliteMessageRepo:
     async def insert(self, new: NewMessage, *, actor: str, action: str = "deposit") -> Message:
         """Store a message whose audio is already durable, and audit it, in one transaction."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO messages (uid, inbox, caller, caller_name, called, reason,"
-                " received_at, duration_ms, urgent, audio, source_id, shared_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new.uid,
-                    new.inbox,
-                    new.caller,
-                    new.caller_name,
-                    new.called,
-                    new.reason,
-                    _ts(new.received_at),
-                    new.duration_ms,
-                    int(new.urgent),
-                    new.audio,
-                    new.source_id,
-                    new.shared_by,
-                ),
+            return await _insert(conn, new, actor=actor, action=action)
+
+    async def insert_share(self, copy: NewMessage, *, source: Message, by: str) -> Message:
+        """Store a shared copy and audit the share on both messages, in one transaction."""
+        async with self._db.transaction() as conn:
+            message = await _insert(conn, copy, actor=by, action="share-in")
+            await _audit(
+                conn,
+                copy.received_at,
+                by,
+                "share",
+                source.id,
+                source.inbox,
+                f"to {copy.inbox} (message {message.id})",
             )
-            message_id = cursor.lastrowid
-            assert message_id is not None
-            detail = f"from {new.shared_by} (message {new.source_id})" if new.shared_by else ""
-            await _audit(conn, new.received_at, actor, action, message_id, new.inbox, detail)
-            message = await _get(conn, message_id)
-        assert message is not None
         return message
 
     async def get(self, message_id: int) -> Message | None:
@@ -314,6 +304,39 @@ class SqliteMessageRepo:
         if message.deleted and gone_when_deleted:
             return ActionResult(Outcome.GONE, message)
         return ActionResult(Outcome.ALREADY, message)
+
+
+async def _insert(
+    conn: aiosqlite.Connection, new: NewMessage, *, actor: str, action: str
+) -> Message:
+    cursor = await conn.execute(
+        "INSERT INTO messages (uid, inbox, caller, caller_name, called, reason,"
+        " received_at, duration_ms, urgent, audio, source_id, shared_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.uid,
+            new.inbox,
+            new.caller,
+            new.caller_name,
+            new.called,
+            new.reason,
+            _ts(new.received_at),
+            new.duration_ms,
+            int(new.urgent),
+            new.audio,
+            new.source_id,
+            new.shared_by,
+        ),
+    )
+    message_id = cursor.lastrowid
+    if message_id is None:
+        raise RuntimeError("SQLite returned no id for an inserted message")
+    detail = f"from {new.shared_by} (message {new.source_id})" if new.shared_by else ""
+    await _audit(conn, new.received_at, actor, action, message_id, new.inbox, detail)
+    message = await _get(conn, message_id)
+    if message is None:
+        raise RuntimeError(f"message {message_id} vanished inside its own transaction")
+    return message
 
 
 async def _get(conn: aiosqlite.Connection, message_id: int) -> Message | None:
