@@ -51,7 +51,6 @@ class Database:
             conn = await aiosqlite.connect(
                 path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
-            conn.row_factory = sqlite3.Row
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
             # FULL: a message the caller was told is saved survives a power cut too.
