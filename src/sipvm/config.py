@@ -24,6 +24,10 @@ class SipSettings:
     """Next hop for NOTIFY and REFER, e.g. ``sip:127.0.0.1:5080``."""
     pilot: tuple[str, ...] = ("*97", "voicemail")
     """Numbers that reach the desk-phone menu."""
+    rtp_port: int = 40000
+    """First RTP port of this worker (each call takes two)."""
+    drain_s: float = 30.0
+    """On SIGTERM: how long calls in progress may go on before they are ended."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ def _section(path: Path, name: str, cls: type[Any], value: Any) -> Any:
 
 
 def _typed(path: Path, key: str, value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidInputError(f"settings file {path}: {key} must be a {kind.__name__}")
     return value

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
-from sipvm.services.deposits import DepositFacts
+from sipvm.domain.messages import DepositFacts
 from sipvm.storage.messages import Message
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.tones import write_tone_wav

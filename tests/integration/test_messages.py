@@ -10,7 +10,7 @@ import pytest
 
 from sipvm.app import App
 from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
-from sipvm.services.deposits import DepositFacts
+from sipvm.domain.messages import DepositFacts
 from sipvm.storage.messages import Outcome
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
-from sipvm.services.deposits import DepositFacts
+from sipvm.domain.messages import DepositFacts
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, tone_samples
 
@@ -103,7 +103,7 @@ RECORDER = textwrap.dedent(
     from datetime import datetime, UTC
     from pathlib import Path
     from sipvm.app import App
-    from sipvm.services.deposits import DepositFacts
+    from sipvm.domain.messages import DepositFacts
 
     async def main(data):
         app = await App.open(Path(data))

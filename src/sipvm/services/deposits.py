@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sipvm.audio.wav import read_wav_info, repair_wav_header
+from sipvm.domain.messages import DepositFacts
 from sipvm.errors import CorruptAudioError, NotFoundError
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import AudioFiles, new_uid
@@ -26,19 +27,6 @@ log = logging.getLogger(__name__)
 
 #: How long a deleted message can be restored before it is purged with its audio.
 RESTORE_WINDOW = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class DepositFacts:
-    """What is known about a message when its recording starts."""
-
-    inbox: str
-    received_at: datetime
-    caller: str = ""
-    caller_name: str = ""
-    called: str = ""
-    reason: str = ""
-    urgent: bool = False
 
 
 @dataclass

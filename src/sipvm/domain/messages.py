@@ -1,0 +1,21 @@
+"""Value objects about messages shared by flows and services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class DepositFacts:
+    """What is known about a message when its recording starts."""
+
+    inbox: str
+    received_at: datetime
+    caller: str = ""
+    caller_name: str = ""
+    called: str = ""
+    """The number the caller first dialled (before any diversion)."""
+    reason: str = ""
+    """Why the call reached voicemail: busy, no-answer, unavailable, unconditional."""
+    urgent: bool = False

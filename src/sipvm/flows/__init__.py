@@ -1,0 +1,1 @@
+"""Call dialogs as plain async functions over a ``CallChannel`` (no pjsua2 here)."""

@@ -1,0 +1,159 @@
+"""What happens to a new INVITE: refuse it, or answer it and run the right dialog.
+
+- From an address that is not a trusted peer: 403, whatever the extension (so a scanner
+  learns nothing about which extensions exist), before anything is answered.
+- While the server drains for shutdown: 503 with Retry-After.
+- A request that does not parse: 400.
+- Otherwise the mailbox target (RFC 4458 > History-Info > Diversion > Request-URI > To) picks
+  the inbox; an unknown inbox or one with voicemail off hears a short prompt and nothing is
+  recorded; a known one runs the deposit dialog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sipvm.domain.model import Directory
+from sipvm.domain.sip_message import MalformedSipError, p_asserted_identity, parse_request
+from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
+from sipvm.flows.channel import CallChannel, CallerHungUp
+from sipvm.flows.deposit import (
+    DepositCall,
+    GreetingFiles,
+    MessageSink,
+    Prompts,
+    deposit_message,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 30
+
+
+class CallControl(Protocol):
+    """The SIP side's answer/refuse operations (``sip.SipWorker``)."""
+
+    async def accept(self, key: int, *, refer_host: str) -> CallChannel: ...
+
+    async def reject(
+        self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None: ...
+
+
+class DirectorySource(Protocol):
+    """Gives the directory in force (``services.directory.DirectoryService``)."""
+
+    @property
+    def current(self) -> Directory: ...
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """The parts of ``[sip]`` the router needs."""
+
+    trusted_peers: frozenset[str]
+    pilots: frozenset[str]
+    proxy_host: str = ""
+    """Host[:port] REFERs point at; empty: the address the INVITE came from."""
+
+
+class CallRouter:
+    """Decides, per INVITE, between refusing it and the dialog that answers it."""
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        directory: DirectorySource,
+        *,
+        prompts: Prompts,
+        greetings: GreetingFiles,
+        sink: MessageSink,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.prompts = prompts
+        self.greetings = greetings
+        self.sink = sink
+        self.clock = clock
+        self.draining = False
+
+    async def on_invite(self, control: CallControl, key: int, raw: str, source: str) -> None:
+        """Handle one new INVITE from ``source`` (``ip:port``), answering through ``control``."""
+        host = source.rsplit(":", 1)[0].strip("[]")
+        if host not in self.settings.trusted_peers:
+            log.warning("refused a call from %s: not a trusted peer", host)
+            await control.reject(key, 403)
+            return
+        if self.draining:
+            await control.reject(key, 503, (("Retry-After", str(RETRY_AFTER_S)),))
+            return
+        try:
+            request = parse_request(raw)
+        except MalformedSipError as exc:
+            log.warning("refused a malformed INVITE from %s: %s", host, exc)
+            await control.reject(key, 400)
+            return
+        target = mailbox_target(request)
+        directory = self.directory.current
+        identity = p_asserted_identity(request) or request.from_
+        caller = identity.uri.user or ""
+        caller_name = identity.display_name or ""
+        refer_host = self.settings.proxy_host or source
+        channel = await control.accept(key, refer_host=refer_host)
+        try:
+            await self._answer(channel, target, directory, caller, caller_name)
+        except CallerHungUp:
+            pass
+        finally:
+            await channel.hangup()
+
+    async def _answer(
+        self,
+        channel: CallChannel,
+        target: Target | None,
+        directory: Directory,
+        caller: str,
+        caller_name: str,
+    ) -> None:
+        inbox = resolve_inbox(target, directory) if target is not None else None
+        is_pilot = target is not None and target.ext in self.settings.pilots
+        if inbox is None or not inbox.voicemail_enabled or is_pilot:
+            # The same words for unknown and disabled inboxes; the log says which.
+            why = "pilot (menu not available yet)" if is_pilot else (
+                "unknown inbox" if inbox is None else "voicemail is off"
+            )
+            log.info("call for %s: %s", target.ext if target else "?", why)
+            await channel.play(self.prompts.get("deposit.no_mailbox"))
+            await channel.play(self.prompts.get("common.goodbye"))
+            return
+        assert target is not None
+        defaults = directory.defaults
+        call = DepositCall(
+            inbox=inbox,
+            reason=target.reason if target.reason is not Reason.UNKNOWN else Reason.UNAVAILABLE,
+            caller=caller,
+            caller_name=caller_name,
+            called=target.original_called,
+            max_s=float(defaults.max_message_s),
+            min_s=float(defaults.min_message_s),
+            operator=defaults.operator or None,
+        )
+        result = await deposit_message(
+            channel,
+            call,
+            prompts=self.prompts,
+            greetings=self.greetings,
+            sink=self.sink,
+            clock=self.clock,
+        )
+        log.info(
+            "call from %s for inbox %s: %s",
+            caller or "anonymous",
+            inbox.ext,
+            "message stored" if result.stored else f"no message ({result.transferred_to or 'none'})",
+        )

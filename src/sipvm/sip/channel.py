@@ -1,0 +1,238 @@
+"""``PjCallChannel``: the flows' ``CallChannel`` over one call of the pjsua2 engine.
+
+All pjsua2 work is a job run in the pjsip thread (``engine.run``); what happens to the call
+arrives as events through ``deliver``, which wakes whichever operation is waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sipvm.audio.wav import read_wav_info
+from sipvm.errors import CorruptAudioError
+from sipvm.flows.channel import CallerHungUp, Recording, TransferResult
+from sipvm.sip.engine import PjEngine
+from sipvm.sip.events import (
+    CallEnded,
+    CallEvent,
+    DtmfDigit,
+    MediaActive,
+    PlaybackEnded,
+    TransferProgress,
+)
+
+log = logging.getLogger(__name__)
+
+#: Caller signal level (pjmedia's 0-255 scale, µ-law-like) at or below which audio counts as
+#: silence: about -50 dBFS, below line noise on a real call, above digital silence.
+SILENCE_LEVEL = 16
+#: How often recording checks the caller's level, the clock and the keys.
+POLL_S = 0.1
+#: Longest a single prompt may play before it is assumed stuck.
+MAX_PROMPT_S = 600.0
+
+
+class PjCallChannel:
+    """One answered (or answering) call."""
+
+    def __init__(self, engine: PjEngine, key: int, *, refer_host: str) -> None:
+        self._engine = engine
+        self.key = key
+        self._refer_host = refer_host
+        self._digits: deque[str] = deque()
+        self._finished_players: set[int] = set()
+        self._transfer: list[TransferProgress] = []
+        self._media = False
+        self._ended = False
+        self.end_status = 0
+        self._changed = asyncio.Event()
+
+    # -- events from the engine ------------------------------------------------------------
+
+    def deliver(self, event: CallEvent) -> None:
+        """Take one event for this call (called on the asyncio loop)."""
+        if isinstance(event, DtmfDigit):
+            self._digits.append(event.digit)
+        elif isinstance(event, PlaybackEnded):
+            self._finished_players.add(event.token)
+        elif isinstance(event, MediaActive):
+            self._media = True
+        elif isinstance(event, TransferProgress):
+            self._transfer.append(event)
+        elif isinstance(event, CallEnded):
+            self._ended = True
+            self.end_status = event.status
+        self._changed.set()
+
+    async def _wait_until(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait until ``ready()`` holds (True) or ``timeout`` seconds pass (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not ready():
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
+
+    async def wait_media(self, timeout: float = 5.0) -> bool:
+        """Wait for audio to flow after answering; False if it did not (or the call ended)."""
+        await self._wait_until(lambda: self._media or self._ended, timeout)
+        return self._media and not self._ended
+
+    # -- CallChannel -------------------------------------------------------------------------
+
+    @property
+    def hung_up(self) -> bool:
+        """Whether the call is over."""
+        return self._ended
+
+    async def play(self, files: Sequence[Path], *, interrupt: str = "") -> str | None:
+        """Play ``files``; a key in ``interrupt`` (typed now or before) stops and is returned."""
+        self._check()
+        if not files:
+            return None
+        pressed = self._take(interrupt)
+        if pressed:
+            return pressed
+        paths = list(files)
+        token = await self._engine.run(lambda: self._engine.play(self.key, paths))
+        if token is None:
+            self._check()
+            return None
+        await self._wait_until(
+            lambda: self._ended
+            or token in self._finished_players
+            or any(d in interrupt for d in self._digits),
+            MAX_PROMPT_S,
+        )
+        if token not in self._finished_players and not self._ended:
+            await self._engine.run(lambda: self._engine.stop_playing(self.key, token))
+        self._finished_players.discard(token)
+        self._check()
+        return self._take(interrupt)
+
+    async def collect(
+        self,
+        *,
+        max_digits: int = 1,
+        timeout_s: float = 5.0,
+        inter_digit_s: float = 3.0,
+        terminators: str = "#",
+    ) -> str:
+        """Digits until ``max_digits``, a terminator or a timeout ("" for none at all)."""
+        typed = ""
+        while len(typed) < max_digits:
+            wait = timeout_s if not typed else inter_digit_s
+            got = await self._wait_until(lambda: self._ended or bool(self._digits), wait)
+            self._check()
+            if not got:
+                break
+            digit = self._digits.popleft()
+            if digit in terminators:
+                break
+            typed += digit
+        return typed
+
+    async def record(
+        self,
+        path: Path,
+        *,
+        max_s: float,
+        silence_s: float = 10.0,
+        terminators: str = "#",
+        warning: Sequence[Path] = (),
+        warn_before_s: float = 10.0,
+    ) -> Recording:
+        """Record the caller until a terminator, hang-up, ``max_s`` or ``silence_s`` of quiet."""
+        self._check()
+        self._digits.clear()  # keys typed during the greeting must not end the recording
+        started = await self._engine.run(lambda: self._engine.start_recording(self.key, path))
+        loop = asyncio.get_running_loop()
+        start = last_sound = loop.time()
+        ended_by: str | None = None if started else "hangup"
+        key: str | None = None
+        warning_token: int | None = None
+        while ended_by is None:
+            await self._wait_until(lambda: self._ended or bool(self._digits), POLL_S)
+            now = loop.time()
+            if self._ended:
+                ended_by = "hangup"
+                break
+            while self._digits:
+                digit = self._digits.popleft()
+                if digit in terminators:
+                    ended_by, key = "key", digit
+                    break
+            if ended_by:
+                break
+            if now - start >= max_s:
+                ended_by = "max_length"
+                break
+            if warning and warning_token is None and now - start >= max_s - warn_before_s:
+                files = list(warning)
+                warning_token = await self._engine.run(lambda: self._engine.play(self.key, files))
+            level = await self._engine.run(lambda: self._engine.rx_level(self.key))
+            if level > SILENCE_LEVEL:
+                last_sound = now
+            elif now - last_sound >= silence_s:
+                ended_by = "silence"
+        if not self._ended:
+            await self._engine.run(lambda: self._engine.stop_recording(self.key))
+            if warning_token is not None:
+                token = warning_token
+                await self._engine.run(lambda: self._engine.stop_playing(self.key, token))
+        # On hang-up the engine dropped the recorder before reporting the end: the WAV is closed.
+        return Recording(path, _duration(path), ended_by, key)  # type: ignore[arg-type]
+
+    async def transfer(self, target: str) -> TransferResult:
+        """REFER the caller to ``target`` at the PBX and wait for the final NOTIFY."""
+        self._check()
+        uri = f"sip:{target}@{self._refer_host}"
+        self._transfer.clear()
+        sent = await self._engine.run(lambda: self._engine.transfer(self.key, uri))
+        if not sent:
+            self._check()
+            return TransferResult(accepted=False, status=0)
+        await self._wait_until(
+            lambda: self._ended or any(t.final for t in self._transfer), 32.0
+        )
+        status = self._transfer[-1].status if self._transfer else 0
+        return TransferResult(accepted=200 <= status < 300, status=status)
+
+    async def hangup(self) -> None:
+        """Send BYE and wait (briefly) for the call to end."""
+        if self._ended:
+            return
+        await self._engine.run(lambda: self._engine.hangup(self.key))
+        await self._wait_until(lambda: self._ended, 5.0)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._ended:
+            raise CallerHungUp(f"call {self.key} ended")
+
+    def _take(self, wanted: str) -> str | None:
+        """Remove and return the first typed key that is in ``wanted``."""
+        for digit in self._digits:
+            if digit in wanted:
+                self._digits.remove(digit)
+                return digit
+        return None
+
+
+def _duration(path: Path) -> float:
+    try:
+        return read_wav_info(path).duration_s
+    except (CorruptAudioError, OSError) as exc:
+        log.warning("recording %s is unreadable: %s", path.name, exc)
+        return 0.0

@@ -1,0 +1,374 @@
+"""The pjsua2 engine of one media worker: one Endpoint, owned by one thread.
+
+Rules from PJSUA2_NOTES.md that shape this module:
+- ``threadCnt = 0`` and ``mainThreadOnly``: the "pjsip" thread created here calls every pjsua2
+  API and loops ``libHandleEvents(10)``; asyncio hands it work through a job queue and gets
+  results back as futures. Every callback therefore runs in the pjsip thread.
+- Callbacks do one thing: turn what happened into one of our events, handed to asyncio with
+  ``call_soon_threadsafe``. They carry our own call key (never a Call object: ids recycle).
+- Every Call, player and recorder is referenced from ``_PjCall`` in the ``calls`` dict until
+  the call is DISCONNECTED, where it is dropped (media first, no stopTransmit: it is gone).
+- Incoming INVITEs are never answered or rejected inside ``onIncomingCall`` (trap 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pjsua2 as pj
+
+from sipvm.sip.events import (
+    CallEnded,
+    CallEvent,
+    DtmfDigit,
+    IncomingInvite,
+    MediaActive,
+    PlaybackEnded,
+    TransferProgress,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What the PyPI wheel is compiled with (PJSUA_MAX_CALLS): never configure more.
+MAX_CALLS_BUILD = 4
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where and how the worker's SIP stack listens."""
+
+    bind: str = "127.0.0.1"
+    """Address for SIP and RTP."""
+    port: int = 5060
+    """SIP port (UDP and TCP)."""
+    rtp_port: int = 40000
+    """First RTP port; each call takes two (RTP and RTCP)."""
+    rtp_port_range: int = 100
+    max_calls: int = MAX_CALLS_BUILD
+    user_agent: str = "sipvm"
+    log_level: int = 1
+
+
+class _PjCall(pj.Call):  # type: ignore[misc]
+    """A pjsua2 call whose callbacks become events; lives only in the pjsip thread."""
+
+    def __init__(self, engine: PjEngine, account: Any, call_id: int, key: int) -> None:
+        super().__init__(account, call_id)
+        self.engine = engine
+        self.key = key
+        self.audio: Any = None
+        self.player: Any = None
+        self.recorder: Any = None
+        self.media_reported = False
+
+    def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+        ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            # Drop media first (closes a recording's WAV), then the call itself (trap 3, 6).
+            self.player = None
+            self.recorder = None
+            self.audio = None
+            self.engine._forget(self.key)
+            self.engine._emit(CallEnded(self.key, int(ci.lastStatusCode)))
+
+    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+        ci = self.getInfo()
+        for mi in ci.media:  # ci held in a local: iterating a temporary reads freed memory
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                self.audio = self.getAudioMedia(mi.index)
+                if not self.media_reported:
+                    self.media_reported = True
+                    self.engine._emit(MediaActive(self.key))
+                return
+
+    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+        self.engine._emit(DtmfDigit(self.key, str(prm.digit)))
+
+    def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802
+        self.engine._emit(TransferProgress(self.key, int(prm.statusCode), bool(prm.finalNotify)))
+        prm.cont = not prm.finalNotify
+
+
+class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
+    """A player that reports its end; ``onEof2`` runs on a pjmedia thread, so it only posts."""
+
+    def __init__(self, engine: PjEngine, key: int, token: int) -> None:
+        super().__init__()
+        self.engine = engine
+        self.key = key
+        self.token = token
+
+    def onEof2(self) -> None:  # noqa: N802
+        # Capture plain values only: the player must not be referenced from another thread.
+        engine, event = self.engine, PlaybackEnded(self.key, self.token)
+        engine._jobs.put((lambda: engine._emit(event), None))
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, engine: PjEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
+        self.engine._incoming(self, prm)
+
+
+class PjEngine:
+    """Runs pjsua2 in its own thread; asyncio code talks to it through ``run`` and events."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        loop: asyncio.AbstractEventLoop,
+        on_event: Callable[[CallEvent], None],
+    ) -> None:
+        if config.max_calls > MAX_CALLS_BUILD:
+            raise ValueError(
+                f"max_calls {config.max_calls} is above what this pjsua2 build allows "
+                f"({MAX_CALLS_BUILD}); run more workers instead"
+            )
+        self.config = config
+        self._loop = loop
+        self._on_event = on_event
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any] | None]] = (
+            queue.SimpleQueue()
+        )
+        self._keys = itertools.count(1)
+        self._calls: dict[int, _PjCall] = {}
+        self._tokens = itertools.count(1)
+        self._stop = threading.Event()
+        self._ready: Future[None] = Future()
+        self._thread = threading.Thread(target=self._main, name="pjsip", daemon=True)
+        self._ep: Any = None
+        self._account: Any = None
+
+    # -- lifecycle (asyncio side) ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the pjsip thread and wait until SIP listens."""
+        self._thread.start()
+        await asyncio.wrap_future(self._ready)
+
+    async def stop(self) -> None:
+        """Hang up every call and destroy the library (in the pjsip thread)."""
+        if not self._thread.is_alive():
+            return
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join, 10)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in the pjsip thread and return its result."""
+        future: Future[T] = Future()
+        self._jobs.put((fn, future))
+        return await asyncio.wrap_future(future)
+
+    # -- the pjsip thread -------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._create()
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        while not self._stop.is_set():
+            self._ep.libHandleEvents(10)
+            self._drain()
+        self._destroy()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                fn, future = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if future is None:
+                fn()
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def _create(self) -> None:
+        cfg = self.config
+        # Silence the banner pjlib prints before any log config applies.
+        ctypes.CDLL(pj._pjsua2.__file__).pj_log_set_level(0)
+        ep = pj.Endpoint()
+        ep.libCreate()
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = True
+        ep_cfg.uaConfig.maxCalls = cfg.max_calls
+        ep_cfg.uaConfig.userAgent = cfg.user_agent
+        ep_cfg.uaConfig.natTypeInSdp = 0
+        ep_cfg.logConfig.level = cfg.log_level
+        ep_cfg.logConfig.consoleLevel = cfg.log_level
+        ep_cfg.logConfig.msgLogging = 0
+        ep_cfg.medConfig.clockRate = 8000
+        ep_cfg.medConfig.sndClockRate = 8000
+        ep_cfg.medConfig.ecTailLen = 0
+        ep_cfg.medConfig.noVad = True
+        ep.libInit(ep_cfg)
+        ep.audDevManager().setNullDev()
+        for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
+            t_cfg = pj.TransportConfig()
+            t_cfg.port = cfg.port
+            t_cfg.boundAddress = cfg.bind
+            ep.transportCreate(kind, t_cfg)
+        ep.libStart()
+        for codec in ep.codecEnum2():
+            # G.711 only: nothing is resampled, and two pjsua2 ends never pick speex + VAD.
+            keep = codec.codecId.startswith(("PCMU/", "PCMA/"))
+            ep.codecSetPriority(codec.codecId, 255 if keep else 0)
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = f"sip:sipvm@{cfg.bind}:{cfg.port}"
+        media = acc_cfg.mediaConfig.transportConfig
+        media.boundAddress = cfg.bind
+        if cfg.bind not in ("0.0.0.0", "::"):
+            media.publicAddress = cfg.bind  # else the SDP names the default-route address
+        media.port = cfg.rtp_port
+        media.portRange = cfg.rtp_port_range
+        account = _Account(self)
+        account.create(acc_cfg, True)
+        self._ep, self._account = ep, account
+        log.info("SIP listening on %s:%d (UDP, TCP), %d calls", cfg.bind, cfg.port, cfg.max_calls)
+
+    def _destroy(self) -> None:
+        ep = self._ep
+        ep.hangupAllCalls()
+        for _ in range(20):
+            ep.libHandleEvents(10)
+        for call in self._calls.values():
+            call.player = call.recorder = call.audio = None
+        self._calls.clear()
+        self._account.shutdown()
+        self._account = None
+        import gc
+
+        gc.collect()
+        ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+        self._ep = None
+
+    def _emit(self, event: CallEvent) -> None:
+        self._loop.call_soon_threadsafe(self._on_event, event)
+
+    def _forget(self, key: int) -> None:
+        self._calls.pop(key, None)
+
+    def _incoming(self, account: Any, prm: Any) -> None:
+        key = next(self._keys)
+        call = _PjCall(self, account, prm.callId, key)
+        self._calls[key] = call  # unreferenced, it would die and the caller get 603 (trap 1)
+        rdata = prm.rdata
+        self._emit(IncomingInvite(key, str(rdata.wholeMsg), str(rdata.srcAddress)))
+
+    # -- operations on calls, run in the pjsip thread ---------------------------------------
+
+    def _call(self, key: int) -> _PjCall | None:
+        return self._calls.get(key)
+
+    def answer(self, key: int, status: int = 200) -> bool:
+        """Answer (or progress) call ``key``; False when it is gone."""
+        call = self._call(key)
+        if call is None:
+            return False
+        prm = pj.CallOpParam()
+        prm.statusCode = status
+        call.answer(prm)
+        return True
+
+    def reject(self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """End call ``key`` with ``status`` (a final response if it is not answered yet)."""
+        call = self._call(key)
+        if call is None:
+            return
+        prm = pj.CallOpParam(True)
+        prm.statusCode = status
+        for name, value in headers:
+            header = pj.SipHeader()
+            header.hName, header.hValue = name, value
+            prm.txOption.headers.append(header)
+        call.hangup(prm)
+
+    def hangup(self, key: int) -> None:
+        """End an answered call (BYE)."""
+        call = self._call(key)
+        if call is not None:
+            call.hangup(pj.CallOpParam(True))
+
+    def play(self, key: int, files: list[Path]) -> int | None:
+        """Start playing ``files`` to the caller; returns a token its PlaybackEnded carries."""
+        call = self._call(key)
+        if call is None or call.audio is None:
+            return None
+        token = next(self._tokens)
+        player = _Player(self, key, token)
+        if len(files) == 1:
+            player.createPlayer(str(files[0]), pj.PJMEDIA_FILE_NO_LOOP)
+        else:
+            names = pj.StringVector()
+            for f in files:
+                names.append(str(f))
+            player.createPlaylist(names, "prompt", pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(call.audio)
+        call.player = player  # replaces (and so stops) any earlier one
+        return token
+
+    def stop_playing(self, key: int, token: int) -> None:
+        """Stop the player ``token`` if it is still the call's current one."""
+        call = self._call(key)
+        if call is not None and call.player is not None and call.player.token == token:
+            call.player = None
+
+    def start_recording(self, key: int, path: Path) -> bool:
+        """Record what the caller sends into ``path`` (16-bit PCM WAV at 8 kHz)."""
+        call = self._call(key)
+        if call is None or call.audio is None:
+            return False
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(str(path))
+        call.audio.startTransmit(recorder)
+        call.recorder = recorder
+        return True
+
+    def stop_recording(self, key: int) -> None:
+        """Stop recording: dropping the recorder writes the WAV sizes and closes the file."""
+        call = self._call(key)
+        if call is not None and call.recorder is not None:
+            call.audio.stopTransmit(call.recorder)
+            call.recorder = None
+
+    def rx_level(self, key: int) -> int:
+        """The caller's last signal level (0-255); 0 when the call is gone."""
+        call = self._call(key)
+        if call is None or call.audio is None:
+            return 0
+        return int(call.audio.getRxLevel())
+
+    def transfer(self, key: int, uri: str) -> bool:
+        """Send REFER to blind-transfer the caller to ``uri``."""
+        call = self._call(key)
+        if call is None:
+            return False
+        call.xfer(uri, pj.CallOpParam(True))
+        return True
+
+    @property
+    def active_calls(self) -> int:
+        """Calls the engine holds (read from any thread; a dict length is atomic)."""
+        return len(self._calls)
