@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SILENCE_END_S = 10.0
 WARN_BEFORE_S = 10.0
 REVIEW_ATTEMPTS = 3
+ANY_KEY = "0123456789*#"
 RECORD_ATTEMPTS = 3
 
 
@@ -162,21 +163,29 @@ async def _greeting(call: DepositCall, prompts: Prompts, greetings: GreetingFile
 async def _review(channel: CallChannel, recording: Recording, prompts: Prompts) -> str:
     """The review menu; returns "accept", "urgent" or "rerecord"."""
     urgent = False
-    for _ in range(REVIEW_ATTEMPTS):
-        key = await channel.play(prompts.get("deposit.review"), interrupt="1234")
+    pending: str | None = None  # a key pressed while the recording played back
+    attempts = 0
+    while attempts < REVIEW_ATTEMPTS:
+        key, pending = pending, None
+        if key is None:
+            key = await channel.play(prompts.get("deposit.review"), interrupt=ANY_KEY)
         if key is None:
             key = await channel.collect(max_digits=1, timeout_s=5.0, terminators="")
+        if not key:
+            attempts += 1
+            continue
         if key == "1":
             return "urgent" if urgent else "accept"
         if key == "2":
-            await channel.play([recording.path], interrupt="1234")
+            pending = await channel.play([recording.path], interrupt=ANY_KEY)
         elif key == "3":
             return "rerecord"
         elif key == "4":
             urgent = not urgent
             await channel.play(prompts.get("deposit.urgent" if urgent else "deposit.not_urgent"))
-        elif key:
+        else:
             await channel.play(prompts.get("common.invalid"))
+            attempts += 1
     return "urgent" if urgent else "accept"
 
 

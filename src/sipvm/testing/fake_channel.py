@@ -1,8 +1,8 @@
 """A scripted ``CallChannel`` for flow tests: the caller's actions in order, a transcript out.
 
 The script is what the caller does, consumed as the flow asks:
-- ``"12#"`` — keys typed (ahead): ``play`` with a matching ``interrupt`` is cut short by the
-  first one; ``collect`` reads them.
+- ``"12#"`` — a burst of keys, typed during the next ``play`` or ``collect``: ``play`` with a
+  matching ``interrupt`` is cut short by the first one; ``collect`` reads them.
 - ``WAIT`` — the caller does nothing: a ``collect`` times out ("").
 - ``HANGUP`` — the caller hangs up: the next operation raises ``CallerHungUp``.
 - ``Speak(seconds, ended_by=..., key=...)`` — what ``record`` captures: a tone WAV of that
@@ -66,11 +66,9 @@ class FakeChannel:
         return self.script[0] if self.script else None
 
     def _pull_keys(self) -> None:
-        """Move typed keys at the head of the script into the key buffer."""
-        while self.script and isinstance(self.script[0], str) and self.script[0] not in (
-            WAIT,
-            HANGUP,
-        ):
+        """Type the next burst of keys (one script string) if the buffer is empty."""
+        head = self._next()
+        if not self._keys and isinstance(head, str) and head not in (WAIT, HANGUP):
             self._keys.extend(self.script.pop(0))  # type: ignore[arg-type]
 
     def _check(self) -> None:

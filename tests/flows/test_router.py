@@ -1,0 +1,123 @@
+"""The call router: who is refused, with what, and which dialog answers the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipvm.app import App
+from sipvm.flows.router import CallRouter, RouterSettings
+from sipvm.testing.clock import FakeClock
+from sipvm.testing.fake_channel import HANGUP, FakeChannel, Speak
+
+from .conftest import DictGreetings, IdPrompts
+
+INVITES = Path(__file__).resolve().parents[1] / "unit" / "invites"
+
+
+class FakeControl:
+    """Records rejects; hands out one scripted channel per accept."""
+
+    def __init__(self, script: list[object]) -> None:
+        self.script = script
+        self.rejected: list[tuple[int, int, tuple[tuple[str, str], ...]]] = []
+        self.accepted: list[tuple[int, str]] = []
+        self.channel: FakeChannel | None = None
+
+    async def accept(self, key: int, *, refer_host: str) -> FakeChannel:
+        self.accepted.append((key, refer_host))
+        self.channel = FakeChannel(list(self.script))  # type: ignore[arg-type]
+        return self.channel
+
+    async def reject(self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.rejected.append((key, status, headers))
+
+
+def router(app: App, clock: FakeClock, **kw: object) -> CallRouter:
+    settings = RouterSettings(
+        trusted_peers=frozenset({"127.0.0.2"}), pilots=frozenset({"*97", "voicemail"}), **kw  # type: ignore[arg-type]
+    )
+    return CallRouter(settings, app.directory, prompts=IdPrompts(), greetings=DictGreetings(),
+                      sink=app.deposits, clock=clock)
+
+
+def invite(name: str) -> str:
+    return (INVITES / name).read_bytes().decode()
+
+
+@pytest.mark.parametrize("name", ["plain.sip", "asterisk_diversion.sip", "pai.sip", "malformed.sip"])
+async def test_untrusted_sources_get_403_whatever_they_ask(
+    app: App, clock: FakeClock, name: str
+) -> None:
+    control = FakeControl([])
+    await router(app, clock).on_invite(control, 7, invite(name), "127.0.0.1:5060")
+    assert control.rejected == [(7, 403, ())]
+    assert control.accepted == []
+
+
+async def test_unknown_and_known_extensions_get_the_same_403(app: App, clock: FakeClock) -> None:
+    answers = []
+    for ext in ("2001", "9999"):
+        control = FakeControl([])
+        raw = invite("plain.sip").replace("sip:2001@", f"sip:{ext}@")
+        await router(app, clock).on_invite(control, 1, raw, "198.51.100.7:5060")
+        answers.append(control.rejected)
+    assert answers[0] == answers[1] == [(1, 403, ())]
+
+
+async def test_draining_answers_503_with_retry_after(app: App, clock: FakeClock) -> None:
+    r = router(app, clock)
+    r.draining = True
+    control = FakeControl([])
+    await r.on_invite(control, 3, invite("plain.sip"), "127.0.0.2:5060")
+    assert control.rejected == [(3, 503, (("Retry-After", "30"),))]
+
+
+async def test_malformed_from_a_trusted_peer_gets_400(app: App, clock: FakeClock) -> None:
+    control = FakeControl([])
+    await router(app, clock).on_invite(control, 4, invite("malformed.sip"), "127.0.0.2:5060")
+    assert control.rejected == [(4, 400, ())]
+
+
+async def test_diversion_overflow_deposits_in_the_queue(app: App, clock: FakeClock) -> None:
+    control = FakeControl(["#", Speak(4.0, ended_by="hangup")])
+    await router(app, clock).on_invite(control, 5, invite("asterisk_diversion.sip"),
+                                       "127.0.0.2:5060")
+    assert control.accepted == [(5, "127.0.0.2:5060")]
+    (m,) = await app.messages.messages("2001")
+    assert (m.caller, m.caller_name, m.reason) == ("5551234", "Pat Caller", "no-answer")
+
+
+async def test_refer_host_is_the_proxy_when_configured(app: App, clock: FakeClock) -> None:
+    control = FakeControl([HANGUP])
+    r = router(app, clock, proxy_host="127.0.0.9:5080")
+    await r.on_invite(control, 6, invite("plain.sip"), "127.0.0.2:5060")
+    assert control.accepted == [(6, "127.0.0.9:5080")]
+
+
+@pytest.mark.parametrize("user", ["9999", "voicemail"])
+async def test_unknown_inbox_or_pilot_hears_a_prompt_and_nothing_is_recorded(
+    app: App, clock: FakeClock, user: str
+) -> None:
+    control = FakeControl([])
+    raw = invite("plain.sip").replace("sip:2001@", f"sip:{user}@")
+    await router(app, clock).on_invite(control, 8, raw, "127.0.0.2:5060")
+    assert control.channel is not None
+    assert control.channel.played() == ["deposit.no_mailbox", "common.goodbye"]
+    assert not [op for op, _ in control.channel.transcript if op == "record"]
+    assert ("hangup", None) in control.channel.transcript
+
+
+async def test_disabled_inbox_sounds_like_an_unknown_one(
+    app: App, clock: FakeClock, tmp_path: Path, example_directory_file: Path
+) -> None:
+    off = tmp_path / "off.toml"
+    off.write_text(example_directory_file.read_text().replace(
+        '[common_area.policy]\nvoicemail = true', '[common_area.policy]\nvoicemail = false'))
+    await app.directory.apply_file(off)
+    control = FakeControl([])
+    raw = invite("plain.sip").replace("sip:2001@", "sip:1900@")
+    await router(app, clock).on_invite(control, 9, raw, "127.0.0.2:5060")
+    assert control.channel is not None
+    assert control.channel.played() == ["deposit.no_mailbox", "common.goodbye"]
