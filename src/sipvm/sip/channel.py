@@ -28,8 +28,8 @@ from sipvm.sip.events import (
 log = logging.getLogger(__name__)
 
 #: Caller signal level (pjmedia's 0-255 scale, µ-law-like) at or below which audio counts as
-#: silence: about -50 dBFS, below line noise on a real call, above digital silence.
-SILENCE_LEVEL = 16
+#: silence: digital A-law silence reads about 1, line noise a few more, speech 60 and up.
+SILENCE_LEVEL = 10
 #: How often recording checks the caller's level, the clock and the keys.
 POLL_S = 0.1
 #: Longest a single prompt may play before it is assumed stuck.
@@ -180,7 +180,7 @@ class PjCallChannel:
             if warning and warning_token is None and now - start >= max_s - warn_before_s:
                 files = list(warning)
                 warning_token = await self._engine.run(lambda: self._engine.play(self.key, files))
-            level = await self._engine.run(lambda: self._engine.rx_level(self.key))
+            level = await self._engine.run(lambda: self._engine.caller_level(self.key))
             if level > SILENCE_LEVEL:
                 last_sound = now
             elif now - last_sound >= silence_s:

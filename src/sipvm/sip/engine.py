@@ -353,12 +353,14 @@ class PjEngine:
             call.audio.stopTransmit(call.recorder)
             call.recorder = None
 
-    def rx_level(self, key: int) -> int:
+    def caller_level(self, key: int) -> int:
         """The caller's last signal level (0-255); 0 when the call is gone."""
         call = self._call(key)
         if call is None or call.audio is None:
             return 0
-        return int(call.audio.getRxLevel())
+        # Measured: on a call's AudioMedia, getTxLevel() is what the far end sends us and
+        # getRxLevel() what we send it (the names are the bridge's point of view).
+        return int(call.audio.getTxLevel())
 
     def transfer(self, key: int, uri: str) -> bool:
         """Send REFER to blind-transfer the caller to ``uri``."""

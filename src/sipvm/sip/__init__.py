@@ -1,0 +1,1 @@
+"""SIP side of sipvm: the pjsua2 engine, its call channel, worker process and test peer."""
