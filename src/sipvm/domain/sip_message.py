@@ -1,206 +1,305 @@
-"""A small parser for the SIP requests sipvm receives (RFC 3261 §7, §20, §25).
+"""A small parser for the SIP requests sipvm receives (RFC 3261 §7, §19.1, §20, §25).
 
 Only what routing needs: the request line, headers (compact forms expanded, comma-joined values
 split outside quotes and angle brackets, several lines of one header kept in order), URIs and
-name-addr values with their parameters. Pure and table-tested; pjsua2 hands over the raw text.
+name-addr values with their parameters. Pure and table-tested: pjsua2 hands over the raw text
+and ``sip/`` passes it here. Every failure is a :class:`MalformedSipError`, so the router can
+answer 400 without catching anything broader.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from sipvm.errors import InvalidInputError
 
+#: Largest request accepted, in UTF-8 bytes. pjsip's own default packet limit is far below
+#: this; the cap only bounds the work done on hostile input.
 MAX_REQUEST_BYTES = 64 * 1024
 
-_COMPACT = {
-    "f": "from",
-    "t": "to",
-    "v": "via",
-    "i": "call-id",
-    "m": "contact",
-    "l": "content-length",
+#: Compact header forms (RFC 3261 §7.3.3 and the IANA SIP header registry).
+COMPACT_FORMS: Mapping[str, str] = {
+    "a": "accept-contact",
+    "b": "referred-by",
     "c": "content-type",
-    "k": "supported",
-    "s": "subject",
+    "d": "request-disposition",
     "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
     "o": "event",
     "r": "refer-to",
-    "b": "referred-by",
+    "s": "subject",
+    "t": "to",
     "u": "allow-events",
+    "v": "via",
     "x": "session-expires",
+    "y": "identity",
 }
-_REQUEST_LINE = re.compile(r"^([A-Z][A-Z0-9._!%*+`'~-]*) (\S+) SIP/2\.0$")
+
+#: Headers whose grammar is not a comma-separated list: a comma inside them is data (dates,
+#: free text, digest credentials, a sloppy unquoted display name in From/To), so
+#: ``header_values`` must not split them.
+_SINGLE_VALUED = frozenset(
+    [
+        "authentication-info",
+        "authorization",
+        "call-id",
+        "content-disposition",
+        "content-length",
+        "content-type",
+        "cseq",
+        "date",
+        "from",
+        "max-forwards",
+        "mime-version",
+        "organization",
+        "priority",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "refer-to",
+        "referred-by",
+        "reply-to",
+        "retry-after",
+        "server",
+        "subject",
+        "timestamp",
+        "to",
+        "user-agent",
+        "www-authenticate",
+    ]
+)
+
+_REQUEST_LINE = re.compile(r"([A-Za-z][A-Za-z0-9.!%*_+`'~-]*) (\S+) SIP/2\.0")
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+#: Characters that never appear raw in the user part of a URI; seeing one means the text is
+#: not a URI at all (or a display name leaked into it).
+_BAD_USER_CHARS = frozenset(' \t\r\n<>"')
 
 
 class MalformedSipError(InvalidInputError):
-    """A request that cannot be parsed far enough to route it."""
+    """A request, URI or header value that cannot be parsed far enough to route the call."""
+
+
+def canonical_name(name: str) -> str:
+    """The lower-case full form of a header name (``f`` → ``from``, ``Call-ID`` → ``call-id``)."""
+    key = name.strip().lower()
+    return COMPACT_FORMS.get(key, key)
+
+
+class Headers(Mapping[str, tuple[str, ...]]):
+    """An immutable, case-insensitive multi-map of header name → raw header lines, in order.
+
+    Keys are canonical (lower case, compact forms expanded), so ``headers["F"]``,
+    ``headers["from"]`` and ``headers["From"]`` are the same lines.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        lines: dict[str, list[str]] = {}
+        for name, value in items:
+            lines.setdefault(canonical_name(name), []).append(value)
+        self._lines = {name: tuple(values) for name, values in lines.items()}
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return self._lines[canonical_name(name)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._lines!r})"
+
+    def values_of(self, name: str) -> list[str]:
+        """Every value of a header across all its lines, comma-joined values split, in order."""
+        key = canonical_name(name)
+        lines = self._lines.get(key, ())
+        if key in _SINGLE_VALUED:
+            return [line for line in lines if line]
+        return [value for line in lines for value in split_values(line)]
 
 
 @dataclass(frozen=True)
 class SipUri:
-    """``scheme:user@host:port;params?headers``; ``user`` is unescaped (``%2A97`` → ``*97``)."""
+    """``scheme:user@host:port;params?headers``.
+
+    ``user`` is URL-unescaped (``%2A97`` → ``*97``); for ``tel:`` it is the number and ``host``
+    is empty. Parameter and header names are lower case; their values are unescaped.
+    """
 
     scheme: str
     user: str
     host: str
     port: int | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
 class NameAddr:
-    """A From/To/Diversion/History-Info style value: display name, URI, header parameters."""
+    """A From/To/Contact/Diversion/History-Info value: display name, URI, header parameters.
+
+    ``params`` are the header's own parameters (``tag``, ``reason``, ``index``, ``privacy``,
+    ``counter``...), not the URI's: those are in ``uri.params``.
+    """
 
     display_name: str
     uri: SipUri
-    params: dict[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
 class SipRequest:
-    """The parts of a request routing looks at."""
+    """A parsed request: what routing and caller identification look at."""
 
     method: str
     request_uri: SipUri
-    headers: dict[str, list[str]]
-    """Lower-case full header names → raw values, one per header line, in order."""
+    headers: Headers = field(hash=False)
+    from_: NameAddr
+    to: NameAddr
+    call_id: str
     body: str = ""
+    """Everything after the blank line, exactly as received (CRLFs kept)."""
 
     def header_values(self, name: str) -> list[str]:
-        """Every value of a header, comma-joined values split, in order."""
-        key = _COMPACT.get(name.lower(), name.lower())
-        return [v for line in self.headers.get(key, []) for v in split_values(line)]
+        """Every value of a header across all its lines, comma-joined values split, in order."""
+        return self.headers.values_of(name)
 
     def header(self, name: str) -> str | None:
-        """The first value of a header, or None."""
+        """The first value of a header, or None when the request has none."""
         values = self.header_values(name)
         return values[0] if values else None
 
-    @property
-    def from_(self) -> NameAddr:
-        """The From header (required)."""
-        return self._required("from")
-
-    @property
-    def to(self) -> NameAddr:
-        """The To header (required)."""
-        return self._required("to")
-
-    @property
-    def call_id(self) -> str:
-        """The Call-ID (empty when absent)."""
-        return self.header("call-id") or ""
-
-    def _required(self, name: str) -> NameAddr:
-        value = self.header(name)
-        if value is None:
-            raise MalformedSipError(f"the request has no {name.title()} header")
-        return parse_name_addr(value)
-
 
 def parse_request(raw: str) -> SipRequest:
-    """Parse a whole request (request line, headers, blank line, body)."""
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise MalformedSipError(f"request of {len(raw)} bytes is over {MAX_REQUEST_BYTES}")
-    text = raw.replace("\r\n", "\n")
-    head, _, body = text.partition("\n\n")
+    """Parse a whole request: request line, headers, blank line, body.
+
+    From, To and Call-ID are mandatory (RFC 3261 §8.1.1): a request without them, or with a
+    From/To that is not a sip/sips/tel name-addr, is malformed.
+    """
+    # Cheap character count first so a huge input is refused before it is encoded.
+    if (
+        len(raw) > MAX_REQUEST_BYTES
+        or len(raw.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BYTES
+    ):
+        raise MalformedSipError(f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+    # RFC 3261 §7.5: empty lines before the request line (keep-alives) are ignored.
+    text = raw.lstrip("\r\n")
+    head, body = _split_head_body(text)
     lines = head.split("\n")
-    match = _REQUEST_LINE.match(lines[0].strip()) if lines else None
+    request_line = lines[0].rstrip("\r")
+    match = _REQUEST_LINE.fullmatch(request_line)
     if match is None:
-        raise MalformedSipError(f"not a SIP request line: {lines[0][:80]!r}")
-    headers: dict[str, list[str]] = {}
-    last: str | None = None
-    for line in lines[1:]:
-        if not line.strip():
-            continue
-        if line[0] in " \t" and last is not None:  # folded continuation line (RFC 3261 §7.3.1)
-            headers[last][-1] += " " + line.strip()
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not name.strip():
-            raise MalformedSipError(f"not a header line: {line[:80]!r}")
-        key = name.strip().lower()
-        key = _COMPACT.get(key, key)
-        headers.setdefault(key, []).append(value.strip())
-        last = key
-    return SipRequest(match.group(1), parse_uri(match.group(2)), headers, body)
+        raise MalformedSipError(f"not a SIP request line: {request_line[:80]!r}")
+    request_uri = parse_uri(match.group(2))
+    headers = Headers(_header_lines(lines[1:]))
+    return SipRequest(
+        method=match.group(1),
+        request_uri=request_uri,
+        headers=headers,
+        from_=_required_name_addr(headers, "From"),
+        to=_required_name_addr(headers, "To"),
+        call_id=_required_single(headers, "Call-ID"),
+        body=body,
+    )
 
 
 def split_values(line: str) -> list[str]:
-    """Split a header line at commas that are outside quotes and ``<...>``."""
-    out: list[str] = []
-    current = ""
-    quoted = False
-    angle = 0
-    escape = False
+    """Split one header line at the commas that are outside quotes and ``<...>``.
+
+    Empty values (``a, , b``) are dropped; each value is stripped.
+    """
+    values: list[str] = []
+    current: list[str] = []
+    quoted = angle = escaped = False
     for ch in line:
-        if escape:
-            current += ch
-            escape = False
-            continue
-        if quoted and ch == "\\":
-            escape = True
+        if escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
         elif ch == '"':
             quoted = not quoted
         elif not quoted and ch == "<":
-            angle += 1
+            angle = True
         elif not quoted and ch == ">":
-            angle = max(0, angle - 1)
-        elif ch == "," and not quoted and angle == 0:
-            if current.strip():
-                out.append(current.strip())
-            current = ""
+            angle = False
+        elif ch == "," and not quoted and not angle:
+            values.append("".join(current).strip())
+            current = []
             continue
-        current += ch
-    if current.strip():
-        out.append(current.strip())
-    return out
+        current.append(ch)
+    values.append("".join(current).strip())
+    return [value for value in values if value]
 
 
 def parse_uri(text: str) -> SipUri:
-    """Parse a sip:, sips: or tel: URI."""
-    scheme, colon, rest = text.strip().partition(":")
+    """Parse a ``sip:``, ``sips:`` or ``tel:`` URI (RFC 3261 §19.1, RFC 3966)."""
+    text = text.strip()
+    scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
     if not colon or scheme not in ("sip", "sips", "tel"):
-        raise MalformedSipError(f"not a SIP or tel URI: {text[:80]!r}")
-    rest, _, header_part = rest.partition("?")
-    uri_headers = _params(header_part, "&") if header_part else {}
+        raise MalformedSipError(f"not a sip, sips or tel URI: {text[:80]!r}")
     if scheme == "tel":
-        number, _, param_part = rest.partition(";")
-        return SipUri("tel", unquote(number), "", None, _params(param_part, ";"), uri_headers)
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at:
-        hostpart, userinfo = rest, ""
-    user = unquote(userinfo.partition(":")[0])
-    hostport, _, param_part = hostpart.partition(";")
-    host, port = _host_port(hostport)
-    if not host:
-        raise MalformedSipError(f"URI without a host: {text[:80]!r}")
-    return SipUri(scheme, user, host, port, _params(param_part, ";"), uri_headers)
+        number_part, _, header_part = rest.partition("?")
+        number, _, param_part = number_part.partition(";")
+        user = _unescape_user(number, text)
+        if not user:
+            raise MalformedSipError(f"tel URI without a number: {text[:80]!r}")
+        return SipUri("tel", user, "", None, _params(param_part, ";"), _uri_headers(header_part))
+    userinfo, hostpart = _split_userinfo(rest)
+    # userinfo may be "user:password"; the password is never used and must not be kept.
+    user = _unescape_user(userinfo.partition(":")[0], text) if userinfo is not None else ""
+    if userinfo is not None and not user:
+        raise MalformedSipError(f"URI with an empty user before '@': {text[:80]!r}")
+    before_headers, _, header_part = hostpart.partition("?")
+    hostport, _, param_part = before_headers.partition(";")
+    host, port = _host_port(hostport, text)
+    return SipUri(scheme, user, host, port, _params(param_part, ";"), _uri_headers(header_part))
 
 
 def parse_name_addr(text: str) -> NameAddr:
     """Parse ``"Name" <uri>;params``, ``Name <uri>;params`` or a bare ``uri;params``.
 
-    In the bare form the parameters belong to the header, not the URI (RFC 3261 §20).
+    In the bare form every ``;param`` belongs to the header, not the URI (RFC 3261 §20).
     """
     text = text.strip()
-    if "<" in text:
-        before, _, after = text.partition("<")
-        uri_text, closing, params_text = after.partition(">")
-        if not closing:
-            raise MalformedSipError(f"unclosed <...> in {text[:80]!r}")
-        return NameAddr(_display(before), parse_uri(uri_text), _params(params_text, ";"))
-    uri_text, _, params_text = text.partition(";")
-    return NameAddr("", parse_uri(uri_text), _params(params_text, ";"))
+    if not _quotes_closed(text):
+        raise MalformedSipError(f"unterminated quoted string in {text[:80]!r}")
+    open_at = _find_unquoted(text, "<")
+    if open_at < 0:
+        if text.startswith('"'):
+            raise MalformedSipError(f"display name without a <URI>: {text[:80]!r}")
+        uri_text, _, param_text = text.partition(";")
+        return NameAddr("", parse_uri(uri_text), _header_params(param_text))
+    close_at = text.find(">", open_at)
+    if close_at < 0:
+        raise MalformedSipError(f"unclosed '<' in {text[:80]!r}")
+    after = text[close_at + 1 :].strip()
+    if after and not after.startswith(";"):
+        raise MalformedSipError(f"unexpected text after '>' in {text[:80]!r}")
+    return NameAddr(
+        _display_name(text[:open_at], text),
+        parse_uri(text[open_at + 1 : close_at]),
+        _header_params(after[1:]),
+    )
 
 
 def p_asserted_identity(request: SipRequest) -> NameAddr | None:
-    """The first sip/sips/tel P-Asserted-Identity value, or None."""
+    """The first sip, sips or tel value of P-Asserted-Identity (RFC 3325), or None.
+
+    Values that do not parse are skipped rather than refused: the header is advisory and a
+    caller's identity falls back to From.
+    """
     for value in request.header_values("p-asserted-identity"):
         try:
             return parse_name_addr(value)
@@ -209,33 +308,171 @@ def p_asserted_identity(request: SipRequest) -> NameAddr | None:
     return None
 
 
-def _display(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", text[1:-1])
-    return text
+def _split_head_body(text: str) -> tuple[str, str]:
+    """Split at the first empty line; accept bare LF line ends as well as CRLF."""
+    match = re.search(r"\r?\n\r?\n", text)
+    if match is None:
+        return text, ""
+    return text[: match.start()], text[match.end() :]
 
 
-def _params(text: str, sep: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in text.split(sep):
-        part = part.strip()
-        if not part:
+def _header_lines(lines: list[str]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for line in (raw.rstrip("\r") for raw in lines):
+        if line[:1] in (" ", "\t"):
+            # A folded continuation line (RFC 3261 §7.3.1) joins the previous header.
+            if not items:
+                raise MalformedSipError(f"continuation line before any header: {line[:80]!r}")
+            name, value = items[-1]
+            items[-1] = (name, f"{value} {line.strip()}".strip())
             continue
-        name, _, value = part.partition("=")
-        out[name.strip().lower()] = unquote(value.strip().strip('"'))
-    return out
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            raise MalformedSipError(f"not a header line: {line[:80]!r}")
+        items.append((name, value.strip()))
+    return items
 
 
-def _host_port(text: str) -> tuple[str, int | None]:
-    text = text.strip()
+def _required_name_addr(headers: Headers, name: str) -> NameAddr:
+    value = _required_single(headers, name)
+    try:
+        return parse_name_addr(value)
+    except MalformedSipError as exc:
+        raise MalformedSipError(f"bad {name} header: {exc}") from None
+
+
+def _required_single(headers: Headers, name: str) -> str:
+    values = headers.values_of(name)
+    if not values:
+        raise MalformedSipError(f"the request has no {name} header")
+    return values[0]
+
+
+def _split_userinfo(rest: str) -> tuple[str | None, str]:
+    """Split ``user@hostpart``; None when the URI has no user part.
+
+    The user part ends at the first '@'. A user may legally contain ';' (RFC 3261 §19.1.6,
+    ``+1555;phone-context=x@host``), but when the text between the first ';'/'?' and the '@'
+    holds a ':' the '@' belongs to an unescaped URI inside a parameter
+    (``sip:vm.example.com;target=sip:2001@pbx``) and the URI has no user part.
+    """
+    at = rest.find("@")
+    if at < 0:
+        return None, rest
+    separator = min((i for i in (rest.find(";"), rest.find("?")) if i >= 0), default=-1)
+    if 0 <= separator < at and ":" in rest[separator:at]:
+        return None, rest
+    return rest[:at], rest[at + 1 :]
+
+
+def _unescape_user(raw: str, uri_text: str) -> str:
+    if _BAD_USER_CHARS.intersection(raw):
+        raise MalformedSipError(f"bad character in the user part of {uri_text[:80]!r}")
+    return unquote(raw)
+
+
+def _host_port(text: str, uri_text: str) -> tuple[str, int | None]:
+    # ``after`` is what follows the host: nothing, or ":port".
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
+        close = text.find("]")
+        host, after = text[: close + 1], text[close + 1 :]
+        if close < 0 or (after and not after.startswith(":")):
+            raise MalformedSipError(f"bad IPv6 host in {uri_text[:80]!r}")
     else:
-        host, _, port_text = text.partition(":")
-    if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise MalformedSipError(f"bad port in {text[:80]!r}")
-        return host.lower(), int(port_text)
-    return host.lower(), None
+        colon = text.find(":")
+        host, after = (text, "") if colon < 0 else (text[:colon], text[colon:])
+    if not host or _HOST.fullmatch(host) is None:
+        raise MalformedSipError(f"missing or bad host in {uri_text[:80]!r}")
+    host = host.strip("[]").lower()
+    if not after:
+        return host, None
+    port = after[1:]
+    # isdecimal alone accepts other scripts' digits; a port is ASCII.
+    if not (port.isascii() and port.isdecimal()) or not 0 < int(port) < 65536:
+        raise MalformedSipError(f"bad port in {uri_text[:80]!r}")
+    return host, int(port)
+
+
+def _params(text: str, separator: str) -> dict[str, str]:
+    """URI parameters: names lower-cased, values URL-unescaped; a bare name maps to ''."""
+    params: dict[str, str] = {}
+    for part in text.split(separator):
+        name, _, value = part.partition("=")
+        name = unquote(name.strip()).lower()
+        if name:
+            params[name] = unquote(value.strip())
+    return params
+
+
+def _uri_headers(text: str) -> dict[str, str]:
+    """The ``?name=value&...`` part of a URI (RFC 3261 §19.1.1)."""
+    return _params(text, "&") if text else {}
+
+
+def _header_params(text: str) -> dict[str, str]:
+    """``;name=value`` header parameters; quoted-string values are unquoted and unescaped."""
+    params: dict[str, str] = {}
+    for part in _split_unquoted(text, ";"):
+        name, _, value = part.partition("=")
+        name = name.strip().lower()
+        if name:
+            params[name] = _unquote_string(value.strip())
+    return params
+
+
+def _display_name(text: str, whole: str) -> str:
+    text = text.strip()
+    if text.startswith('"'):
+        if len(text) < 2 or not text.endswith('"'):
+            raise MalformedSipError(f"unterminated quoted display name in {whole[:80]!r}")
+        return _unquote_string(text)
+    # A token display name may spread over several words (RFC 3261 §25.1 ``*(token LWS)``).
+    return " ".join(text.split())
+
+
+def _unquote_string(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL)
+    return value
+
+
+def _find_unquoted(text: str, char: str) -> int:
+    """Index of the first ``char`` outside a quoted string, or -1."""
+    for index, ch, quoted in _scan_quotes(text):
+        if ch == char and not quoted:
+            return index
+    return -1
+
+
+def _quotes_closed(text: str) -> bool:
+    """Whether every quoted string in ``text`` is closed."""
+    # A trailing space is inside a quoted string exactly when one was left open.
+    inside = [quoted for _, _, quoted in _scan_quotes(text + " ")]
+    return not inside[-1]
+
+
+def _scan_quotes(text: str) -> Iterator[tuple[int, str, bool]]:
+    """(index, char, inside a quoted string) for each character; quotes count as inside."""
+    quoted = escaped = False
+    for index, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+            yield index, ch, True
+            continue
+        yield index, ch, quoted
+
+
+def _split_unquoted(text: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    while True:
+        at = _find_unquoted(text, separator)
+        if at < 0:
+            parts.append(text)
+            return parts
+        parts.append(text[:at])
+        text = text[at + 1 :]

@@ -1,24 +1,46 @@
 """Which inbox an INVITE is for, and why the call reached voicemail.
 
 Precedence, first that names a user wins:
-1. RFC 4458: a ``target`` parameter on the Request-URI (``cause`` gives the reason).
-2. History-Info (RFC 7044): entries sorted by ``index``; the target is the newest entry that
-   carries a cause (a ``cause`` URI parameter, RFC 4458, or an escaped ``Reason`` header);
-   without any cause, the entry before the last one (the last is voicemail itself).
+
+1. RFC 4458: a ``target`` parameter on the Request-URI; its ``cause`` gives the reason.
+2. History-Info (RFC 7044), entries ordered by ``index``. The last entry is the hop that reached
+   voicemail; the target is the entry that hop left:
+
+   - the last entry has a ``target`` URI parameter (RFC 4458 inside History-Info): that user;
+   - the last entry itself carries an escaped ``Reason`` (it failed, so the hop to voicemail
+     was not recorded): that entry;
+   - the last entry has a ``cause`` URI parameter (RFC 4458 / RFC 7044 ``cause-param``, which
+     sits on the *new* target and says why the previous one was left): the entry it came from,
+     named by its ``mp``/``rc``/``np`` parameter, else the entry before it; reason from cause;
+   - the last entry names its parent with ``mp``/``rc``/``np`` (RFC 7044): that parent, with
+     the reason of the newest ``Reason`` in the parent's branch (a queue's members were busy);
+   - otherwise the newest entry carrying an escaped ``Reason`` header, else the second-to-last
+     entry with an unknown reason.
+
 3. Diversion (RFC 5806): the topmost value is the most recent diversion.
 4. The Request-URI user, then the To user.
-The original called number is the first History-Info entry or the bottom Diversion value.
+
+The original called number is the first History-Info entry (by index), or the bottom Diversion
+value, else the target itself. Users are returned as given (``+1555...``, ``*97``); whether one
+is an inbox is for :func:`resolve_inbox` and the caller to decide.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 from sipvm.domain.model import Directory, Extension
-from sipvm.domain.sip_message import MalformedSipError, SipRequest, parse_name_addr, parse_uri
+from sipvm.domain.sip_message import (
+    MalformedSipError,
+    NameAddr,
+    SipRequest,
+    parse_name_addr,
+    parse_uri,
+    split_values,
+)
 
 
 class Reason(StrEnum):
@@ -31,34 +53,40 @@ class Reason(StrEnum):
     UNKNOWN = "unknown"
 
 
+#: Where a target was read from, in precedence order.
 Source = Literal["rfc4458", "history-info", "diversion", "request-uri", "to"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """The inbox user an INVITE is for."""
+    """The user an INVITE is for, why it came to voicemail, and where that was read from."""
 
     ext: str
+    """The target user as it appears on the wire (not yet checked against the directory)."""
     reason: Reason
+    """Why the call came to voicemail; UNKNOWN when the headers do not say."""
     source: Source
+    """The header or parameter that named the target."""
     original_called: str
+    """The number first dialled, when the headers tell it; else the target itself."""
 
 
-#: SIP response codes in a ``cause`` (RFC 4458 §3, RFC 7044 ``Reason``).
-_CAUSES = {
-    486: Reason.BUSY,
-    600: Reason.BUSY,
-    408: Reason.NO_ANSWER,
-    487: Reason.NO_ANSWER,
-    480: Reason.UNAVAILABLE,
-    404: Reason.UNAVAILABLE,
+#: SIP status codes in an RFC 4458 ``cause`` or a ``Reason: SIP;cause=`` (RFC 4458 §3 table).
+_CAUSES: Mapping[int, Reason] = {
+    302: Reason.UNCONDITIONAL,  # unconditional forwarding
+    404: Reason.UNAVAILABLE,  # unknown / not available
+    408: Reason.NO_ANSWER,  # no reply
     410: Reason.UNAVAILABLE,
+    480: Reason.UNAVAILABLE,  # temporarily unavailable (deflection, immediate response)
+    486: Reason.BUSY,  # user busy
+    487: Reason.NO_ANSWER,  # deflection during alerting: it rang, nobody took it
     502: Reason.UNAVAILABLE,
-    503: Reason.UNAVAILABLE,
-    302: Reason.UNCONDITIONAL,
+    503: Reason.UNAVAILABLE,  # not reachable
+    600: Reason.BUSY,  # busy everywhere
 }
+
 #: RFC 5806 Diversion ``reason`` values.
-_DIVERSION = {
+_DIVERSION_REASONS: Mapping[str, Reason] = {
     "user-busy": Reason.BUSY,
     "no-answer": Reason.NO_ANSWER,
     "unconditional": Reason.UNCONDITIONAL,
@@ -71,115 +99,184 @@ _DIVERSION = {
     "out-of-service": Reason.UNAVAILABLE,
     "away": Reason.UNAVAILABLE,
 }
-_CAUSE_IN_REASON = re.compile(r"cause\s*=\s*(\d{3})", re.IGNORECASE)
+
+#: History-Info parameters that name the index of the entry an entry was derived from.
+_PARENT_PARAMS = ("mp", "rc", "np")
 
 
 def reason_for_cause(cause: str | int | None) -> Reason:
-    """The reason a SIP status code in a ``cause`` stands for."""
-    try:
-        return _CAUSES.get(int(cause), Reason.UNKNOWN) if cause is not None else Reason.UNKNOWN
-    except ValueError:
-        return Reason.UNKNOWN
+    """The reason a SIP status code in a ``cause`` stands for (UNKNOWN when not a known code)."""
+    if isinstance(cause, str):
+        cause = int(cause) if cause.strip().isdecimal() else None
+    return _CAUSES.get(cause, Reason.UNKNOWN) if cause is not None else Reason.UNKNOWN
+
+
+def reason_for_diversion(value: str | None) -> Reason:
+    """The reason an RFC 5806 Diversion ``reason`` value stands for."""
+    return _DIVERSION_REASONS.get((value or "").strip().lower(), Reason.UNKNOWN)
 
 
 def mailbox_target(request: SipRequest) -> Target | None:
-    """The inbox user the request is for (see the module text for the precedence)."""
+    """The user the request is for (see the module text for the precedence), or None."""
+    history = _history_entries(request)
+    diversions = _diversions(request)
+    original = (history[0].user if history else "") or (
+        diversions[-1].uri.user if diversions else ""
+    )
     ruri = request.request_uri
-    if "target" in ruri.params:
-        try:
-            user = parse_uri(ruri.params["target"]).user
-        except MalformedSipError:
-            user = ""
-        if user:
-            original = _history_original(request) or user
-            reason = reason_for_cause(ruri.params.get("cause"))
-            return Target(user, reason, "rfc4458", original)
-    found = _from_history_info(request)
+    user = _target_param_user(ruri.params.get("target"))
+    if user:
+        return Target(user, reason_for_cause(ruri.params.get("cause")), "rfc4458", original or user)
+    found = _from_history_info(history)
     if found is not None:
-        return found
-    found = _from_diversion(request)
-    if found is not None:
-        return found
+        user, reason = found
+        return Target(user, reason, "history-info", history[0].user or user)
+    if diversions and diversions[0].uri.user:
+        top = diversions[0]
+        reason = reason_for_diversion(top.params.get("reason"))
+        return Target(top.uri.user, reason, "diversion", diversions[-1].uri.user or top.uri.user)
     if ruri.user:
         return Target(ruri.user, Reason.UNKNOWN, "request-uri", ruri.user)
-    try:
-        to_user = request.to.uri.user
-    except MalformedSipError:
-        return None
+    to_user = request.to.uri.user
     return Target(to_user, Reason.UNKNOWN, "to", to_user) if to_user else None
 
 
 def resolve_inbox(target: Target, directory: Directory) -> Extension | None:
-    """The extension whose number the target names, if any."""
+    """The extension whose number is exactly the target user, or None."""
     return directory.get(target.ext)
 
 
-def _history_entries(
-    request: SipRequest,
-) -> list[tuple[tuple[int, ...], str, str | None, bool]]:
-    """(index, user, cause, cause_is_rfc4458) of each History-Info entry, by index.
+@dataclass(frozen=True)
+class _HistoryEntry:
+    index: tuple[int, ...]
+    addr: NameAddr
 
-    An RFC 4458 ``cause`` URI parameter sits on the *new* target (``voicemail;cause=486``:
-    the previous entry was busy); an escaped ``Reason`` header (RFC 7044) sits on the entry
-    that failed.
+    @property
+    def user(self) -> str:
+        return self.addr.uri.user
+
+    @property
+    def cause_param(self) -> str | None:
+        return self.addr.uri.params.get("cause")
+
+    @property
+    def reason_cause(self) -> str | None:
+        """The SIP cause of an escaped ``?Reason=SIP;cause=486;text=...`` URI header."""
+        return _sip_cause(self.addr.uri.headers.get("reason", ""))
+
+    @property
+    def parent(self) -> tuple[int, ...] | None:
+        for name in _PARENT_PARAMS:
+            index = _index(self.addr.params.get(name))
+            if index is not None:
+                return index
+        return None
+
+    def within(self, branch: tuple[int, ...]) -> bool:
+        return self.index[: len(branch)] == branch
+
+
+def _history_entries(request: SipRequest) -> list[_HistoryEntry]:
+    """The parseable History-Info entries, ordered by index.
+
+    Entries are appended in order anyway (RFC 7044 §10.3); sorting repairs proxies that
+    prepend. When an index is missing or garbled, header order is the only order we have.
     """
-    entries = []
-    for position, value in enumerate(request.header_values("history-info")):
+    addrs: list[NameAddr] = []
+    for value in request.header_values("history-info"):
         try:
-            addr = parse_name_addr(value)
+            addrs.append(parse_name_addr(value))
         except MalformedSipError:
-            continue
-        index_text = addr.params.get("index", str(position + 1))
-        try:
-            index = tuple(int(p) for p in index_text.split("."))
-        except ValueError:
-            index = (position + 1,)
-        cause = addr.uri.params.get("cause")
-        rfc4458 = cause is not None
-        if cause is None:
-            reason_header = next(
-                (v for k, v in addr.uri.headers.items() if k.lower() == "reason"), None
-            )
-            if reason_header:
-                m = _CAUSE_IN_REASON.search(reason_header)
-                cause = m.group(1) if m else None
-        entries.append((index, addr.uri.user, cause, rfc4458))
-    entries.sort(key=lambda e: e[0])
-    return entries
+            continue  # one garbled entry must not hide the others
+    entries: list[_HistoryEntry] = []
+    for addr in addrs:
+        index = _index(addr.params.get("index"))
+        if index is None:
+            return [_HistoryEntry((position,), addr) for position, addr in enumerate(addrs, 1)]
+        entries.append(_HistoryEntry(index, addr))
+    return sorted(entries, key=lambda entry: entry.index)
 
 
-def _history_original(request: SipRequest) -> str | None:
-    entries = _history_entries(request)
-    return entries[0][1] if entries else None
-
-
-def _from_history_info(request: SipRequest) -> Target | None:
-    entries = _history_entries(request)
-    if len(entries) < 2:
+def _from_history_info(entries: list[_HistoryEntry]) -> tuple[str, Reason] | None:
+    """(user, reason) per the History-Info rules in the module text, or None."""
+    if not entries:
         return None
-    for i in range(len(entries) - 1, -1, -1):
-        _, user, cause, rfc4458 = entries[i]
-        if cause is None:
-            continue
-        reason = reason_for_cause(cause)
-        target_user = entries[i - 1][1] if rfc4458 and i > 0 else user
-        if target_user:
-            return Target(target_user, reason, "history-info", entries[0][1] or target_user)
-    user = entries[-2][1]
-    if not user:
+    last = entries[-1]
+    user = _target_param_user(last.addr.uri.params.get("target"))
+    if user:
+        return user, reason_for_cause(last.cause_param)
+    if last.reason_cause is not None:
+        return _named(last.user, reason_for_cause(last.reason_cause))
+    parent = _entry_at(entries, last.parent)
+    if last.cause_param is not None:
+        came_from = parent or (entries[-2] if len(entries) > 1 else None)
+        if came_from is not None:
+            return _named(came_from.user, reason_for_cause(last.cause_param))
+    if parent is not None:
+        branch = [e for e in entries[:-1] if e.within(parent.index) and e.reason_cause]
+        reason = reason_for_cause(branch[-1].reason_cause) if branch else Reason.UNKNOWN
+        return _named(parent.user, reason)
+    for entry in reversed(entries):
+        if entry.reason_cause is not None:
+            return _named(entry.user, reason_for_cause(entry.reason_cause))
+    return _named(entries[-2].user, Reason.UNKNOWN) if len(entries) > 1 else None
+
+
+def _named(user: str, reason: Reason) -> tuple[str, Reason] | None:
+    # An entry without a user (``sip:pbx.example.com``) names no inbox: let the next source try.
+    return (user, reason) if user else None
+
+
+def _entry_at(entries: list[_HistoryEntry], index: tuple[int, ...] | None) -> _HistoryEntry | None:
+    return next((entry for entry in entries if entry.index == index), None)
+
+
+def _index(text: str | None) -> tuple[int, ...] | None:
+    """``"1.1.2"`` → ``(1, 1, 2)``; None when absent or not dotted digits."""
+    parts = (text or "").strip().split(".")
+    if not all(part.isascii() and part.isdecimal() for part in parts):
         return None
-    return Target(user, Reason.UNKNOWN, "history-info", entries[0][1] or user)
+    return tuple(int(part) for part in parts)
 
 
-def _from_diversion(request: SipRequest) -> Target | None:
-    parsed = []
+def _sip_cause(reason_header: str) -> str | None:
+    """The cause of the first ``SIP`` protocol value of a Reason header (RFC 3326).
+
+    Q.850 values carry ISDN cause codes, not SIP status codes, so they are not read as one.
+    """
+    for value in split_values(reason_header):
+        protocol, _, params = value.partition(";")
+        if protocol.strip().upper() != "SIP":
+            continue
+        for param in params.split(";"):
+            name, _, cause = param.partition("=")
+            if name.strip().lower() == "cause" and cause.strip():
+                return cause.strip()
+    return None
+
+
+def _diversions(request: SipRequest) -> list[NameAddr]:
+    """Diversion values, most recent (topmost) first; garbled values are skipped."""
+    values: list[NameAddr] = []
     for value in request.header_values("diversion"):
         try:
-            parsed.append(parse_name_addr(value))
+            values.append(parse_name_addr(value))
         except MalformedSipError:
             continue
-    if not parsed or not parsed[0].uri.user:
-        return None
-    top = parsed[0]
-    reason = _DIVERSION.get(top.params.get("reason", "").lower(), Reason.UNKNOWN)
-    return Target(top.uri.user, reason, "diversion", parsed[-1].uri.user or top.uri.user)
+    return values
+
+
+def _target_param_user(value: str | None) -> str:
+    """The user of an RFC 4458 ``target`` value (already unescaped: ``sip:2001@pbx``).
+
+    A value without a scheme (``target=2001``) is taken as the user itself: some PBXs write it
+    that way, and the user is all that matters here.
+    """
+    if not value:
+        return ""
+    if ":" not in value:
+        return value.partition("@")[0].strip()
+    try:
+        return parse_uri(value).user
+    except MalformedSipError:
+        return ""
