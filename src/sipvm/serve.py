@@ -9,9 +9,12 @@ import logging
 import signal
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sipvm.app import App, embedded_directory
+if TYPE_CHECKING:
+    from sipvm.sip.worker import SipWorker
+
+from sipvm.app import App, embedded_directory, utc_now
 from sipvm.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -67,14 +70,18 @@ async def run_serve(args: argparse.Namespace) -> int:
     app = await App.open(settings.data)
     try:
         await start(app, settings)
+        worker = await start_sip(app, settings)
         log.info(
-            "sipvm ready: data %s, %d extensions",
+            "sipvm ready: data %s, %d extensions, SIP on %s:%d",
             settings.data,
             len(app.directory.current.extensions),
+            settings.sip.bind,
+            settings.sip.port,
         )
         housekeeping = asyncio.create_task(_housekeeping(app))
         await stop.wait()
-        log.info("stopping")
+        log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
+        await worker.stop(grace_s=settings.sip.drain_s)
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
@@ -82,6 +89,52 @@ async def run_serve(args: argparse.Namespace) -> int:
         await app.close()
     log.info("stopped")
     return 0
+
+
+async def start_sip(app: App, settings: Settings) -> SipWorker:
+    """Load the prompts (a missing sound stops the start) and start the SIP worker."""
+    # Imported here so that the other commands never load pjsua2.
+    from sipvm.flows.router import CallRouter, RouterSettings
+    from sipvm.prompts import (
+        DEFAULT_SOUNDS_DIR,
+        default_extra_dir,
+        default_manifest,
+        load_prompts,
+    )
+    from sipvm.sip.engine import EngineConfig
+    from sipvm.sip.worker import SipWorker
+
+    prompts = load_prompts(
+        default_manifest(),
+        DEFAULT_SOUNDS_DIR,
+        default_extra_dir(),
+        language=app.directory.current.defaults.language,
+        overrides_dir=settings.data / "prompts",
+    )
+    router = CallRouter(
+        RouterSettings(
+            trusted_peers=frozenset(settings.sip.trusted_peers),
+            pilots=frozenset(settings.sip.pilot),
+            proxy_host=_host_of(settings.sip.proxy),
+        ),
+        directory=app.directory,
+        prompts=prompts,
+        greetings=app.greetings if hasattr(app, "greetings") else _TEMP_NO_GREETINGS,
+        sink=app.deposits,
+        clock=utc_now,
+    )
+    engine = EngineConfig(
+        bind=settings.sip.bind, port=settings.sip.port, rtp_port=settings.sip.rtp_port
+    )
+    worker = SipWorker(engine, router)
+    await worker.start()
+    return worker
+
+
+def _host_of(uri: str) -> str:
+    """``host[:port]`` of a ``sip:host[:port][;params]`` next hop (empty stays empty)."""
+    rest = uri.split(":", 1)[1] if uri.startswith(("sip:", "sips:")) else uri
+    return rest.split(";", 1)[0].split("@")[-1]
 
 
 async def start(app: App, settings: Settings) -> None:
@@ -116,3 +169,11 @@ async def _housekeeping(app: App) -> None:
             await app.deposits.purge()
         except Exception:  # keep serving calls; the next round tries again
             log.exception("housekeeping failed")
+
+
+class _TempNoGreetings:  # TEMPORARY until greetings land
+    async def path_for(self, inbox: str, kind: str) -> Path | None:
+        return None
+
+
+_TEMP_NO_GREETINGS = _TempNoGreetings()

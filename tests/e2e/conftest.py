@@ -7,6 +7,7 @@ it trusts send from 127.0.0.2, so anything from 127.0.0.1 (the scanners) is untr
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "provisioning" / "examples" / "small-office.toml"
 SERVER_HOST = "127.0.0.1"
 PBX_HOST = "127.0.0.2"
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
-def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
+def free_sip_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
     """A port nobody uses right now on ``host`` (UDP and TCP both free)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, kind) as s:
@@ -56,7 +59,10 @@ class Server:
         """Run a `sipvm` command against this server's data directory."""
         return subprocess.run(
             [sys.executable, "-m", "sipvm", *args, "--data", str(self.data)],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def stop(self, timeout: float = 60) -> int:
@@ -85,19 +91,38 @@ class Server:
         raise AssertionError(f"{text!r} not logged:\n" + "\n".join(self.log[-30:]))
 
 
-def start_server(tmp: Path, *, trusted: str = PBX_HOST, extra: tuple[str, ...] = (),
-                 settings: str = "") -> Server:
+def start_server(
+    tmp: Path, *, trusted: str = PBX_HOST, extra: tuple[str, ...] = (), settings: str = ""
+) -> Server:
     data = tmp / "data"
-    sip_port = free_port()
+    sip_port = free_sip_port()
     config = tmp / "sipvm.toml"
     config.write_text(
-        f"[sip]\nrtp_port = {free_port() // 2 * 2}\ndrain_s = 5\n{settings}\n", encoding="utf-8"
+        f"[sip]\nrtp_port = {free_rtp_port()}\ndrain_s = 5\n{settings}\n", encoding="utf-8"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sipvm", "serve", "--config", str(config), "--data", str(data),
-         "--directory", str(EXAMPLE), "--bind", SERVER_HOST, "--sip-port", str(sip_port),
-         "--trusted-peer", trusted, *extra],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "sipvm",
+            "serve",
+            "--config",
+            str(config),
+            "--data",
+            str(data),
+            "--directory",
+            str(EXAMPLE),
+            "--bind",
+            SERVER_HOST,
+            "--sip-port",
+            str(sip_port),
+            "--trusted-peer",
+            trusted,
+            *extra,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     server = Server(data, sip_port, proc)
     assert proc.stderr is not None
@@ -125,3 +150,119 @@ def server(tmp_path: Path) -> Iterator[Server]:
     finally:
         code = running.stop()
         assert code == 0, "\n".join(running.log[-30:])
+
+
+# -- peers: the scripted pjsua2 peer and sipp, as child processes ------------------------
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A UDP port on 127.0.0.1 nobody uses right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def free_rtp_port(host: str = HOST) -> int:
+    """An even UDP port whose successor is free too (sipp's -mp uses both)."""
+    for _ in range(50):
+        port = free_port() & ~1
+        with contextlib.ExitStack() as stack:
+            try:
+                for p in (port, port + 1):
+                    s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    s.bind((host, p))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free RTP port pair")
+
+
+@dataclass
+class Proc:
+    """A child process whose stdout and stderr go to files (no pipe can fill up)."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    def finish(self, timeout: float = 30) -> int:
+        """Wait for the exit; returns the exit status (a signal gives a negative one)."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError(f"{self.name} did not finish:\n{self.stderr()}") from None
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")[-3000:]
+
+    def wait_for(self, text: str, timeout: float = 10) -> None:
+        """Wait until ``text`` shows on stderr (e.g. the peer's ready line)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.err.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"{self.name}: no {text!r} on stderr:\n{self.stderr()}")
+
+    def report(self, timeout: float = 30) -> dict[str, Any]:
+        """The scripted peer's JSON report, after a clean exit (0: no SIGABRT at teardown)."""
+        code = self.finish(timeout)
+        assert code == 0, f"{self.name} exited {code}:\n{self.stderr()}"
+        report: dict[str, Any] = json.loads(self.out.read_text())
+        assert report["error"] is None
+        return report
+
+
+@dataclass
+class Kit:
+    """Starts peers in ``tmp`` (their working directory) and kills leftovers afterwards."""
+
+    tmp: Path
+    procs: list[Proc]
+
+    def spawn(self, name: str, args: list[str]) -> Proc:
+        out, err = self.tmp / f"{name}.out", self.tmp / f"{name}.err"
+        with out.open("wb") as o, err.open("wb") as e:
+            proc = subprocess.Popen(
+                args, cwd=self.tmp, stdout=o, stderr=e, stdin=subprocess.DEVNULL
+            )
+        started = Proc(name, proc, out, err)
+        self.procs.append(started)
+        return started
+
+    def peer(self, name: str, script: dict[str, Any]) -> Proc:
+        """Start ``python -m sipvm.sip.testpeer`` on a script (answer mode: wait until ready)."""
+        path = self.tmp / f"{name}.json"
+        path.write_text(json.dumps(script))
+        started = self.spawn(
+            name, [sys.executable, "-m", "sipvm.sip.testpeer", "--script", str(path)]
+        )
+        if script.get("mode") == "answer":
+            started.wait_for("testpeer ready")
+        return started
+
+    def sipp(self, name: str, args: list[str], host: str = HOST) -> Proc:
+        """Start sipp bound to ``host`` (SIP and media), one call, a global timeout."""
+        base = ["sipp", "-i", host, "-mi", host, "-mp", str(free_rtp_port(host)), "-m", "1"]
+        tail = ["-timeout", "30s", "-timeout_error", "-nostdin", "-trace_msg"]
+        tail += ["-message_file", str(self.tmp / f"{name}.msgs")]
+        return self.spawn(name, [*base, *args, *tail])
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Iterator[Kit]:
+    running = Kit(tmp_path, [])
+    try:
+        yield running
+    finally:
+        for p in running.procs:
+            if p.proc.poll() is None:
+                p.proc.kill()
+                p.proc.wait(5)

@@ -11,15 +11,9 @@ Every process gets bounded timeouts and is killed on teardown.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import shutil
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +21,8 @@ import pytest
 
 from sipvm.testing.rtp_pcap import write_rtp_pcap
 from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
+
+from .conftest import Kit, free_port
 
 HOST = "127.0.0.1"
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -36,117 +32,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (Debian sip-tester) missing"),
 ]
-
-
-def free_port() -> int:
-    """A UDP port on 127.0.0.1 nobody uses right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def free_rtp_port() -> int:
-    """An even UDP port whose successor is free too (sipp's -mp uses both)."""
-    for _ in range(50):
-        port = free_port() & ~1
-        with contextlib.ExitStack() as stack:
-            try:
-                for p in (port, port + 1):
-                    s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-                    s.bind((HOST, p))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free RTP port pair")
-
-
-@dataclass
-class Proc:
-    """A child process whose stdout and stderr go to files (no pipe can fill up)."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    out: Path
-    err: Path
-
-    def finish(self, timeout: float = 30) -> int:
-        """Wait for the exit; returns the exit status (a signal gives a negative one)."""
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise AssertionError(f"{self.name} did not finish:\n{self.stderr()}") from None
-
-    def stderr(self) -> str:
-        return self.err.read_text(errors="replace")[-3000:]
-
-    def wait_for(self, text: str, timeout: float = 10) -> None:
-        """Wait until ``text`` shows on stderr (e.g. the peer's ready line)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.err.read_text(errors="replace"):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"{self.name}: no {text!r} on stderr:\n{self.stderr()}")
-
-    def report(self, timeout: float = 30) -> dict[str, Any]:
-        """The scripted peer's JSON report, after a clean exit (0: no SIGABRT at teardown)."""
-        code = self.finish(timeout)
-        assert code == 0, f"{self.name} exited {code}:\n{self.stderr()}"
-        report: dict[str, Any] = json.loads(self.out.read_text())
-        assert report["error"] is None
-        return report
-
-
-@dataclass
-class Kit:
-    """Starts peers in ``tmp`` (their working directory) and kills leftovers afterwards."""
-
-    tmp: Path
-    procs: list[Proc]
-
-    def spawn(self, name: str, args: list[str]) -> Proc:
-        out, err = self.tmp / f"{name}.out", self.tmp / f"{name}.err"
-        with out.open("wb") as o, err.open("wb") as e:
-            proc = subprocess.Popen(
-                args, cwd=self.tmp, stdout=o, stderr=e, stdin=subprocess.DEVNULL
-            )
-        started = Proc(name, proc, out, err)
-        self.procs.append(started)
-        return started
-
-    def peer(self, name: str, script: dict[str, Any]) -> Proc:
-        """Start ``python -m sipvm.sip.testpeer`` on a script (answer mode: wait until ready)."""
-        path = self.tmp / f"{name}.json"
-        path.write_text(json.dumps(script))
-        started = self.spawn(
-            name, [sys.executable, "-m", "sipvm.sip.testpeer", "--script", str(path)]
-        )
-        if script.get("mode") == "answer":
-            started.wait_for("testpeer ready")
-        return started
-
-    def sipp(self, name: str, args: list[str]) -> Proc:
-        """Start sipp bound to 127.0.0.1 (SIP and media), one call, a global timeout."""
-        base = ["sipp", "-i", HOST, "-mi", HOST, "-mp", str(free_rtp_port()), "-m", "1"]
-        tail = ["-timeout", "30s", "-timeout_error", "-nostdin", "-trace_msg"]
-        tail += ["-message_file", str(self.tmp / f"{name}.msgs")]
-        return self.spawn(name, [*base, *args, *tail])
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[Kit]:
-    running = Kit(tmp_path, [])
-    try:
-        yield running
-    finally:
-        for p in running.procs:
-            if p.proc.poll() is None:
-                p.proc.kill()
-                p.proc.wait(5)
 
 
 def tone_seconds(path: str | Path, freq_hz: float) -> float:

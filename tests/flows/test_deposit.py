@@ -16,8 +16,9 @@ from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak, Transfe
 from .conftest import DictGreetings, IdPrompts
 
 
-def call_for(app: App, inbox: str = "2001", *, reason: Reason = Reason.NO_ANSWER,
-             operator: str | None = "0") -> DepositCall:
+def call_for(
+    app: App, inbox: str = "2001", *, reason: Reason = Reason.NO_ANSWER, operator: str | None = "0"
+) -> DepositCall:
     return DepositCall(
         inbox=app.directory.current.extensions[inbox],
         reason=reason,
@@ -58,12 +59,20 @@ async def test_default_greeting_record_accept(app: App, clock: FakeClock) -> Non
     channel, result = await run(app, clock, [Speak(5.0), "1"])
     assert result == DepositResult(stored=True)
     assert channel.played() == [
-        "deposit.greeting", "deposit.instructions", "deposit.beep",
-        "deposit.review", "deposit.saved", "common.goodbye",
+        "deposit.greeting",
+        "deposit.instructions",
+        "deposit.beep",
+        "deposit.review",
+        "deposit.saved",
+        "common.goodbye",
     ]
     (m,) = await app.messages.messages("2001")
-    assert (m.caller, m.caller_name, m.called, m.reason) == ("5551234", "Pat Caller", "2001",
-                                                           "no-answer")
+    assert (m.caller, m.caller_name, m.called, m.reason) == (
+        "5551234",
+        "Pat Caller",
+        "2001",
+        "no-answer",
+    )
     assert m.duration_s == pytest.approx(5.0, abs=0.01) and not m.urgent
     assert not list(app.files.spool.iterdir())
 
@@ -71,18 +80,26 @@ async def test_default_greeting_record_accept(app: App, clock: FakeClock) -> Non
 async def test_greeting_order_temporary_busy_unavailable(
     app: App, clock: FakeClock, tmp_path: Path
 ) -> None:
-    files = {(k): tmp_path / f"{k[1]}-greeting.wav" for k in
-             [("2001", "unavailable"), ("2001", "busy"), ("2001", "temporary")]}
+    files = {
+        (k): tmp_path / f"{k[1]}-greeting.wav"
+        for k in [("2001", "unavailable"), ("2001", "busy"), ("2001", "temporary")]
+    }
     busy_call = call_for(app, reason=Reason.BUSY)
-    channel, _ = await run(app, clock, ["#", HANGUP], call=busy_call, greetings=DictGreetings(files))
+    channel, _ = await run(
+        app, clock, ["#", HANGUP], call=busy_call, greetings=DictGreetings(files)
+    )
     assert channel.played()[0] == "temporary-greeting"
     del files[("2001", "temporary")]
-    channel, _ = await run(app, clock, ["#", HANGUP], call=busy_call, greetings=DictGreetings(files))
+    channel, _ = await run(
+        app, clock, ["#", HANGUP], call=busy_call, greetings=DictGreetings(files)
+    )
     assert channel.played()[0] == "busy-greeting"
     channel, _ = await run(app, clock, ["#", HANGUP], greetings=DictGreetings(files))  # no-answer
     assert channel.played()[0] == "unavailable-greeting"
     del files[("2001", "unavailable")]
-    channel, _ = await run(app, clock, ["#", HANGUP], call=busy_call, greetings=DictGreetings(files))
+    channel, _ = await run(
+        app, clock, ["#", HANGUP], call=busy_call, greetings=DictGreetings(files)
+    )
     assert channel.played()[0] == "busy-greeting"
     channel, _ = await run(app, clock, ["#", HANGUP], greetings=DictGreetings(files))
     assert channel.played()[:2] == ["deposit.greeting", "deposit.instructions"]
@@ -95,9 +112,14 @@ async def test_default_busy_greeting_speaks_the_recorded_name(
     prompts = IdPrompts()
     channel = FakeChannel([HANGUP])
     with pytest.raises(CallerHungUp):
-        await deposit_message(channel, call_for(app, reason=Reason.BUSY), prompts=prompts,
-                              greetings=DictGreetings({("2001", "name"): name}),
-                              sink=app.deposits, clock=clock)
+        await deposit_message(
+            channel,
+            call_for(app, reason=Reason.BUSY),
+            prompts=prompts,
+            greetings=DictGreetings({("2001", "name"): name}),
+            sink=app.deposits,
+            clock=clock,
+        )
     assert ("deposit.greeting_busy", {"name": name, "ext": "2001"}) in prompts.fills
 
 
@@ -118,13 +140,18 @@ async def test_failed_operator_transfer_goes_on_to_the_beep(app: App, clock: Fak
     channel, result = await run(app, clock, ["0", TransferOutcome(486), Speak(3.0), "1"])
     assert result is not None and result.stored
     assert channel.played()[:5] == [
-        "deposit.greeting", "deposit.instructions", "deposit.transferring",
-        "deposit.transfer_failed", "deposit.beep",
+        "deposit.greeting",
+        "deposit.instructions",
+        "deposit.transferring",
+        "deposit.transfer_failed",
+        "deposit.beep",
     ]
 
 
 async def test_zero_without_operator_is_not_a_transfer(app: App, clock: FakeClock) -> None:
-    channel, result = await run(app, clock, ["0", Speak(3.0), "1"], call=call_for(app, operator=None))
+    channel, result = await run(
+        app, clock, ["0", Speak(3.0), "1"], call=call_for(app, operator=None)
+    )
     assert result is not None and result.stored
     assert not [x for x in channel.transcript if x[0] == "transfer"]
 
@@ -169,8 +196,11 @@ async def test_review_listen_rerecord_urgent(app: App, clock: FakeClock) -> None
     assert "deposit.urgent" in played
     (m,) = await app.messages.messages("2001")
     assert m.urgent and m.duration_s == pytest.approx(4.0, abs=0.01)  # the re-recording
-    listened = [files for op, files in channel.transcript if op == "play"
-                and any(str(f).endswith(".wav") and "spool" in str(f) for f in files)]
+    listened = [
+        files
+        for op, files in channel.transcript
+        if op == "play" and any(str(f).endswith(".wav") and "spool" in str(f) for f in files)
+    ]
     assert len(listened) == 1  # "2" played the caller's own recording back
 
 

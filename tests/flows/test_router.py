@@ -30,23 +30,35 @@ class FakeControl:
         self.channel = FakeChannel(list(self.script))  # type: ignore[arg-type]
         return self.channel
 
-    async def reject(self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    async def reject(
+        self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.rejected.append((key, status, headers))
 
 
 def router(app: App, clock: FakeClock, **kw: object) -> CallRouter:
     settings = RouterSettings(
-        trusted_peers=frozenset({"127.0.0.2"}), pilots=frozenset({"*97", "voicemail"}), **kw  # type: ignore[arg-type]
+        trusted_peers=frozenset({"127.0.0.2"}),
+        pilots=frozenset({"*97", "voicemail"}),
+        **kw,  # type: ignore[arg-type]
     )
-    return CallRouter(settings, app.directory, prompts=IdPrompts(), greetings=DictGreetings(),
-                      sink=app.deposits, clock=clock)
+    return CallRouter(
+        settings,
+        app.directory,
+        prompts=IdPrompts(),
+        greetings=DictGreetings(),
+        sink=app.deposits,
+        clock=clock,
+    )
 
 
 def invite(name: str) -> str:
     return (INVITES / name).read_bytes().decode()
 
 
-@pytest.mark.parametrize("name", ["plain.sip", "asterisk_diversion.sip", "pai.sip", "malformed.sip"])
+@pytest.mark.parametrize(
+    "name", ["plain.sip", "asterisk_diversion.sip", "pai.sip", "malformed.sip"]
+)
 async def test_untrusted_sources_get_403_whatever_they_ask(
     app: App, clock: FakeClock, name: str
 ) -> None:
@@ -82,8 +94,9 @@ async def test_malformed_from_a_trusted_peer_gets_400(app: App, clock: FakeClock
 
 async def test_diversion_overflow_deposits_in_the_queue(app: App, clock: FakeClock) -> None:
     control = FakeControl(["#", Speak(4.0, ended_by="hangup")])
-    await router(app, clock).on_invite(control, 5, invite("asterisk_diversion.sip"),
-                                       "127.0.0.2:5060")
+    await router(app, clock).on_invite(
+        control, 5, invite("asterisk_diversion.sip"), "127.0.0.2:5060"
+    )
     assert control.accepted == [(5, "127.0.0.2:5060")]
     (m,) = await app.messages.messages("2001")
     assert (m.caller, m.caller_name, m.reason) == ("5551234", "Pat Caller", "no-answer")
@@ -113,8 +126,11 @@ async def test_disabled_inbox_sounds_like_an_unknown_one(
     app: App, clock: FakeClock, tmp_path: Path, example_directory_file: Path
 ) -> None:
     off = tmp_path / "off.toml"
-    off.write_text(example_directory_file.read_text().replace(
-        '[common_area.policy]\nvoicemail = true', '[common_area.policy]\nvoicemail = false'))
+    off.write_text(
+        example_directory_file.read_text().replace(
+            "[common_area.policy]\nvoicemail = true", "[common_area.policy]\nvoicemail = false"
+        )
+    )
     await app.directory.apply_file(off)
     control = FakeControl([])
     raw = invite("plain.sip").replace("sip:2001@", "sip:1900@")

@@ -297,3 +297,21 @@ def _peek(f: BinaryIO, offset: int, size: int) -> bytes:
 def _write_u32(f: BinaryIO, offset: int, value: int) -> None:
     f.seek(offset)
     f.write(struct.pack("<I", value))
+
+
+def header_is_final(path: Path) -> bool:
+    """Whether the RIFF size in the header matches the file: the writer has closed it.
+
+    pjmedia writes the sizes only when a recorder is destroyed, and since pjproject 2.13 the
+    conference bridge destroys ports asynchronously, a frame or so after the call to destroy.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    if len(head) < 8 or head[:4] != b"RIFF":
+        return False
+    riff_size = struct.unpack("<I", head[4:8])[0]
+    return riff_size != 0 and riff_size == size - 8

@@ -194,4 +194,3 @@ async def _keep(sink: MessageSink, uid: str, urgent: bool, call: DepositCall) ->
     if stored is None:
         log.info("inbox %s: recording too short, discarded", call.inbox.ext)
     return stored is not None
-

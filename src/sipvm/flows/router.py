@@ -124,8 +124,10 @@ class CallRouter:
         is_pilot = target is not None and target.ext in self.settings.pilots
         if inbox is None or not inbox.voicemail_enabled or is_pilot:
             # The same words for unknown and disabled inboxes; the log says which.
-            why = "pilot (menu not available yet)" if is_pilot else (
-                "unknown inbox" if inbox is None else "voicemail is off"
+            why = (
+                "pilot (menu not available yet)"
+                if is_pilot
+                else ("unknown inbox" if inbox is None else "voicemail is off")
             )
             log.info("call for %s: %s", target.ext if target else "?", why)
             await channel.play(self.prompts.get("deposit.no_mailbox"))
@@ -155,5 +157,7 @@ class CallRouter:
             "call from %s for inbox %s: %s",
             caller or "anonymous",
             inbox.ext,
-            "message stored" if result.stored else f"no message ({result.transferred_to or 'none'})",
+            "message stored"
+            if result.stored
+            else f"no message ({result.transferred_to or 'none'})",
         )

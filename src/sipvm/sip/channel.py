@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sipvm.audio.wav import read_wav_info
+from sipvm.audio.wav import header_is_final, read_wav_info
 from sipvm.errors import CorruptAudioError
 from sipvm.flows.channel import CallerHungUp, Recording, TransferResult
 from sipvm.sip.engine import PjEngine
@@ -109,9 +109,11 @@ class PjCallChannel:
             self._check()
             return None
         await self._wait_until(
-            lambda: self._ended
-            or token in self._finished_players
-            or any(d in interrupt for d in self._digits),
+            lambda: (
+                self._ended
+                or token in self._finished_players
+                or any(d in interrupt for d in self._digits)
+            ),
             MAX_PROMPT_S,
         )
         if token not in self._finished_players and not self._ended:
@@ -190,8 +192,19 @@ class PjCallChannel:
             if warning_token is not None:
                 token = warning_token
                 await self._engine.run(lambda: self._engine.stop_playing(self.key, token))
-        # On hang-up the engine dropped the recorder before reporting the end: the WAV is closed.
+        # The recorder is dropped (on hang-up, by the engine before it reported the end); the
+        # bridge closes the file a frame or so later. Wait for that, so no audio is lost.
+        await self._wait_closed(path)
         return Recording(path, _duration(path), ended_by, key)  # type: ignore[arg-type]
+
+    async def _wait_closed(self, path: Path, timeout: float = 3.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not header_is_final(path):
+            if loop.time() > deadline or not path.exists():
+                log.warning("recording %s was not closed in %.0f s", path.name, timeout)
+                return
+            await asyncio.sleep(0.02)
 
     async def transfer(self, target: str) -> TransferResult:
         """REFER the caller to ``target`` at the PBX and wait for the final NOTIFY."""
@@ -202,9 +215,7 @@ class PjCallChannel:
         if not sent:
             self._check()
             return TransferResult(accepted=False, status=0)
-        await self._wait_until(
-            lambda: self._ended or any(t.final for t in self._transfer), 32.0
-        )
+        await self._wait_until(lambda: self._ended or any(t.final for t in self._transfer), 32.0)
         status = self._transfer[-1].status if self._transfer else 0
         return TransferResult(accepted=200 <= status < 300, status=status)
 

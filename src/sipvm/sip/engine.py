@@ -73,7 +73,7 @@ class _PjCall(pj.Call):  # type: ignore[misc]
         self.recorder: Any = None
         self.media_reported = False
 
-    def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+    def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             # Drop media first (closes a recording's WAV), then the call itself (trap 3, 6).
@@ -83,7 +83,7 @@ class _PjCall(pj.Call):  # type: ignore[misc]
             self.engine._forget(self.key)
             self.engine._emit(CallEnded(self.key, int(ci.lastStatusCode)))
 
-    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+    def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
         for mi in ci.media:  # ci held in a local: iterating a temporary reads freed memory
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
@@ -93,10 +93,10 @@ class _PjCall(pj.Call):  # type: ignore[misc]
                     self.engine._emit(MediaActive(self.key))
                 return
 
-    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+    def onDtmfDigit(self, prm: Any) -> None:
         self.engine._emit(DtmfDigit(self.key, str(prm.digit)))
 
-    def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802
+    def onCallTransferStatus(self, prm: Any) -> None:
         self.engine._emit(TransferProgress(self.key, int(prm.statusCode), bool(prm.finalNotify)))
         prm.cont = not prm.finalNotify
 
@@ -110,7 +110,7 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
         self.key = key
         self.token = token
 
-    def onEof2(self) -> None:  # noqa: N802
+    def onEof2(self) -> None:
         # Capture plain values only: the player must not be referenced from another thread.
         engine, event = self.engine, PlaybackEnded(self.key, self.token)
         engine._jobs.put((lambda: engine._emit(event), None))
@@ -121,7 +121,7 @@ class _Account(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.engine = engine
 
-    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
+    def onIncomingCall(self, prm: Any) -> None:
         self.engine._incoming(self, prm)
 
 

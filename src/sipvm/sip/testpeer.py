@@ -219,7 +219,8 @@ def load_script(path: Path, *, wav_seconds: Callable[[Path], float]) -> PeerScri
     if mode not in ("call", "answer"):
         raise InvalidInputError(f"mode is 'call' or 'answer', not {mode!r}")
     to = _typed(data, "to", str, d.to)
-    if mode == "call" and not to.startswith(("sip:", "sips:")):
+    # "<sip:...;params>" keeps URI parameters out of the To header's own parameters.
+    if mode == "call" and not to.strip("<").startswith(("sip:", "sips:")):
         raise InvalidInputError(f"call mode needs 'to', a SIP URI, not {to!r}")
     headers_raw = _typed(data, "headers", (list, dict), [])
     pairs = list(headers_raw.items()) if isinstance(headers_raw, dict) else headers_raw

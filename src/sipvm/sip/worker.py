@@ -19,7 +19,6 @@ from sipvm.sip.events import CallEnded, CallEvent, IncomingInvite
 log = logging.getLogger(__name__)
 
 
-
 class InviteRouter(Protocol):
     """Decides what to do with each new INVITE (``flows.router.CallRouter``)."""
 
@@ -81,7 +80,9 @@ class SipWorker:
             raise CallerHungUp(f"call {key} ended before its audio started")
         return channel
 
-    async def reject(self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    async def reject(
+        self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         """Refuse call ``key`` with a final ``status``."""
         await self.engine.run(lambda: self.engine.reject(key, status, headers))
 
