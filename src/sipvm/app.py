@@ -11,10 +11,12 @@ from pathlib import Path
 
 from sipvm.services.deposits import DepositService
 from sipvm.services.directory import DirectoryService
+from sipvm.services.greetings import GreetingService
 from sipvm.services.messages import MessageService
 from sipvm.storage.audio_files import AudioFiles
 from sipvm.storage.db import Database
 from sipvm.storage.directory import SqliteDirectoryRepo
+from sipvm.storage.greetings import SqliteGreetingRepo
 from sipvm.storage.messages import SqliteMessageRepo
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class App:
     directory: DirectoryService
     messages: MessageService
     deposits: DepositService
+    greetings: GreetingService
 
     @classmethod
     async def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -58,6 +61,7 @@ class App:
             directory=directory,
             messages=MessageService(directory, message_repo, files, clock),
             deposits=DepositService(directory, message_repo, files, clock),
+            greetings=GreetingService(directory, SqliteGreetingRepo(db), files, clock),
         )
 
     async def close(self) -> None:

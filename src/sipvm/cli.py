@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="as_member", required=True, metavar="EXT")
     p.add_argument("--to", required=True, metavar="EXT")
     p.set_defaults(handler=_message_share)
+
+    from sipvm.cli_greeting import add_greeting_parser
+
+    add_greeting_parser(sub, common, listing)
     return parser
 
 

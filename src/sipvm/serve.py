@@ -119,7 +119,7 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
         ),
         directory=app.directory,
         prompts=prompts,
-        greetings=app.greetings if hasattr(app, "greetings") else _TEMP_NO_GREETINGS,
+        greetings=app.greetings,
         sink=app.deposits,
         clock=utc_now,
     )
@@ -169,11 +169,3 @@ async def _housekeeping(app: App) -> None:
             await app.deposits.purge()
         except Exception:  # keep serving calls; the next round tries again
             log.exception("housekeeping failed")
-
-
-class _TempNoGreetings:  # TEMPORARY until greetings land
-    async def path_for(self, inbox: str, kind: str) -> Path | None:
-        return None
-
-
-_TEMP_NO_GREETINGS = _TempNoGreetings()

@@ -219,3 +219,15 @@ def _free(host: str) -> int:
     from .conftest import free_sip_port
 
     return free_sip_port(host)
+
+
+def test_busy_caller_hears_the_uploaded_busy_greeting(server: Server, kit: Kit) -> None:
+    greeting = write_tone_wav(kit.tmp / "busy-greeting.wav", 450, 2.0)
+    up = server.cli("greeting", "upload", "--inbox", "2001", "--kind", "busy", str(greeting))
+    assert up.returncode == 0, up.stderr
+    headers = [["Diversion", "<sip:2001@pbx.example.com>;reason=user-busy"]]
+    steps = [{"wait": 3.5}, {"hangup": True}]
+    report = kit.peer("caller", caller_script(server, "voicemail", steps, headers=headers))
+    call = report.report(60)["calls"][0]
+    heard = read_pcm_mono(Path(call["record"]))
+    assert seconds_with_tone(heard, 8000, 450.0, window_s=0.1) == pytest.approx(2.0, abs=0.4)

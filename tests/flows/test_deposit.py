@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ async def run(
 ) -> tuple[FakeChannel, DepositResult | None]:
     channel = FakeChannel(list(script))  # type: ignore[arg-type]
     result = None
-    try:
+    with contextlib.suppress(CallerHungUp):
         result = await deposit_message(
             channel,
             call or call_for(app),
@@ -50,8 +51,6 @@ async def run(
             sink=app.deposits,
             clock=clock,
         )
-    except CallerHungUp:
-        pass
     return channel, result
 
 
@@ -165,7 +164,7 @@ async def test_hangup_while_recording_keeps_the_message(app: App, clock: FakeClo
 
 
 async def test_hangup_during_the_beep_stores_nothing(app: App, clock: FakeClock) -> None:
-    channel, result = await run(app, clock, ["#", HANGUP])
+    _, result = await run(app, clock, ["#", HANGUP])
     assert result is None
     assert await app.messages.messages("2001") == []
     assert not list(app.files.spool.iterdir())

@@ -38,7 +38,7 @@ _CORRUPT_ADVICE: Final = (
 )
 
 
-def _libs() -> tuple[ModuleType, ModuleType]:
+def pydub_modules() -> tuple[ModuleType, ModuleType]:
     """pydub and audioop, imported quietly; StorageError when ffmpeg is missing."""
     if shutil.which("ffmpeg") is None:
         raise StorageError(_FFMPEG_MISSING)
@@ -48,12 +48,13 @@ def _libs() -> tuple[ModuleType, ModuleType]:
         import audioop
 
         import pydub
+        import pydub.silence
     return pydub, audioop
 
 
 def load_audio(path: Path) -> Any:
     """Decode ``path`` (any format ffmpeg reads) into a pydub ``AudioSegment``."""
-    pydub, audioop = _libs()
+    pydub, audioop = pydub_modules()
     with open(path, "rb") as f:  # FileNotFoundError passes through unchanged
         try:
             info = read_wav_info(path)
@@ -108,7 +109,7 @@ def export_audio(src: Path, dst: Path, fmt: Literal["mp3", "wav"]) -> Path:
     """
     if fmt not in ("mp3", "wav"):
         raise ValueError(f"unknown export format {fmt!r}: use mp3 or wav")
-    pydub, _ = _libs()
+    pydub, _ = pydub_modules()
     segment = load_audio(src).set_channels(1).set_sample_width(2)
     fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     os.close(fd)

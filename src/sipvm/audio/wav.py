@@ -313,5 +313,5 @@ def header_is_final(path: Path) -> bool:
         return False
     if len(head) < 8 or head[:4] != b"RIFF":
         return False
-    riff_size = struct.unpack("<I", head[4:8])[0]
+    riff_size = int(struct.unpack("<I", head[4:8])[0])
     return riff_size != 0 and riff_size == size - 8

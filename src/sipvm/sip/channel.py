@@ -7,6 +7,7 @@ arrives as events through ``deliver``, which wakes whichever operation is waitin
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -180,8 +181,9 @@ class PjCallChannel:
                 ended_by = "max_length"
                 break
             if warning and warning_token is None and now - start >= max_s - warn_before_s:
-                files = list(warning)
-                warning_token = await self._engine.run(lambda: self._engine.play(self.key, files))
+                warning_token = await self._engine.run(
+                    functools.partial(self._engine.play, self.key, list(warning))
+                )
             level = await self._engine.run(lambda: self._engine.caller_level(self.key))
             if level > SILENCE_LEVEL:
                 last_sound = now

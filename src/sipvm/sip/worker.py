@@ -8,6 +8,7 @@ which decides to ``reject`` or ``accept`` them; ``accept`` answers and returns t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -56,10 +57,8 @@ class SipWorker:
             log.info("waiting up to %.0f s for %d calls to finish", grace_s, len(self._tasks))
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         for channel in list(self._channels.values()):
-            try:
+            with contextlib.suppress(CallerHungUp):
                 await channel.hangup()
-            except CallerHungUp:
-                pass
         if self._tasks:  # flows finish their deposits once they see the hang-up
             await asyncio.wait(set(self._tasks), timeout=10)
         if self._engine is not None:
