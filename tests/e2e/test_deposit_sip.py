@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import time
 import wave
 from pathlib import Path
@@ -231,3 +232,32 @@ def test_busy_caller_hears_the_uploaded_busy_greeting(server: Server, kit: Kit) 
     call = report.report(60)["calls"][0]
     heard = read_pcm_mono(Path(call["record"]))
     assert seconds_with_tone(heard, 8000, 450.0, window_s=0.1) == pytest.approx(2.0, abs=0.4)
+
+
+def test_sigterm_drains_refuses_new_calls_and_keeps_recordings(
+    tmp_path: Path, kit: Kit
+) -> None:
+    from .conftest import start_server
+
+    (tmp_path / "srv").mkdir()
+    server = start_server(tmp_path / "srv")  # drain_s = 5
+    try:
+        write_tone_wav(kit.tmp / "long.wav", 1000, 20.0)
+        steps = [*skip_greeting_then_speak("long.wav"), {"hangup": True}]
+        talker = kit.peer("talker", caller_script(server, "2001", steps, timeout=60))
+        time.sleep(6)  # greeting skipped, recording under way
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_log("stopping: new calls get 503")
+        late = kit.peer("late", caller_script(server, "2001", [{"hangup": True}], timeout=10))
+        late_call = late.report(30)["calls"][0]
+        assert late_call["status"] == 503
+        assert "Retry-After: 30" in late_call["response"]
+        talked = talker.report(60)["calls"][0]
+        assert talked["disconnect"]["by"] == "remote"  # the server ended it after the grace
+        assert server.stop(30) == 0
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+    listing = server.cli("messages", "--inbox", "2001", "--json")
+    (m,) = json.loads(listing.stdout)
+    assert 5.0 < m["duration_s"] < 15.0, m  # cut at the end of the grace period, not lost
