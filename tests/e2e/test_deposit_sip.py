@@ -234,9 +234,7 @@ def test_busy_caller_hears_the_uploaded_busy_greeting(server: Server, kit: Kit) 
     assert seconds_with_tone(heard, 8000, 450.0, window_s=0.1) == pytest.approx(2.0, abs=0.4)
 
 
-def test_sigterm_drains_refuses_new_calls_and_keeps_recordings(
-    tmp_path: Path, kit: Kit
-) -> None:
+def test_sigterm_drains_refuses_new_calls_and_keeps_recordings(tmp_path: Path, kit: Kit) -> None:
     from .conftest import start_server
 
     (tmp_path / "srv").mkdir()
