@@ -10,7 +10,7 @@ Prints figures, asserts nothing about speed:
 - INVITE → 200 OK: sipp's response time per call (p50/p99).
 - CPU-seconds per call-minute: the server process's user+system CPU over the run, divided by
   the minutes of calls it carried.
-- RSS per call: (peak RSS during the run − idle RSS) / concurrency.
+- RSS per call: (peak RSS during the run - idle RSS) / concurrency.
 Then one more burst at concurrency + 1 shows what happens past capacity (the build's limit).
 All traffic is on 127.0.0.0/8.
 """
