@@ -61,7 +61,7 @@ class App:
             directory=directory,
             messages=MessageService(directory, message_repo, files, clock),
             deposits=DepositService(directory, message_repo, files, clock),
-            greetings=GreetingService(directory, SqliteGreetingRepo(db), files, clock),
+            greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
         )
 
     async def close(self) -> None:

@@ -1,80 +1,98 @@
-"""`sipvm greeting upload|list|remove` (CONTRACT.md)."""
+"""``sipvm greeting upload|list|remove`` (CONTRACT.md), registered by ``cli.build_parser``."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from sipvm.app import App
+from sipvm.audio.greeting import MAX_GREETING_S, MAX_UPLOAD_BYTES, UPLOAD_FORMATS
+from sipvm.cli import _print_json, _print_table, _with_app
 from sipvm.services.greetings import KINDS
+from sipvm.storage.greetings import Greeting
 
 
 def add_greeting_parser(
     sub: Any, common: argparse.ArgumentParser, listing: argparse.ArgumentParser
 ) -> None:
-    """Register the greeting commands."""
-    greeting = sub.add_parser("greeting", help="upload, list or remove greetings")
+    """Register ``greeting upload``, ``greeting list`` and ``greeting remove`` on ``sub``."""
+    greeting = sub.add_parser("greeting", help="upload, list or remove an inbox's greetings")
     gsub = greeting.add_subparsers(dest="action", required=True, metavar="ACTION")
+
     p = gsub.add_parser(
         "upload",
         parents=[common],
-        help="convert an audio file (WAV, MP3, OGG, M4A, FLAC) into a greeting",
+        help=f"convert an audio file ({UPLOAD_FORMATS}) into a greeting",
+        description=(
+            f"Convert FILE ({UPLOAD_FORMATS}; at most {MAX_UPLOAD_BYTES // 2**20} MB) to an "
+            "8 kHz mono greeting: loudness evened out, silence at both ends trimmed, at most "
+            f"{MAX_GREETING_S:.0f} s once trimmed. The previous greeting of that kind stays "
+            "in force until the new one is stored."
+        ),
     )
     p.add_argument("--inbox", required=True, metavar="EXT")
     p.add_argument("--kind", required=True, choices=KINDS)
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, metavar="FILE")
     p.set_defaults(handler=_upload)
-    p = gsub.add_parser("list", parents=[common, listing], help="greetings of an inbox")
+
+    p = gsub.add_parser("list", parents=[common, listing], help="the greetings of an inbox")
     p.add_argument("--inbox", required=True, metavar="EXT")
     p.set_defaults(handler=_list)
-    p = gsub.add_parser("remove", parents=[common], help="remove a greeting")
+
+    p = gsub.add_parser(
+        "remove", parents=[common], help="remove a greeting (the system greeting plays again)"
+    )
     p.add_argument("--inbox", required=True, metavar="EXT")
     p.add_argument("--kind", required=True, choices=KINDS)
     p.set_defaults(handler=_remove)
 
 
 async def _upload(args: argparse.Namespace) -> int:
-    app = await App.open(args.data)
-    try:
+    async def body(app: App) -> int:
         g = await app.greetings.upload(args.inbox, args.kind, args.file)
-    finally:
-        await app.close()
-    print(f"inbox {g.inbox}: {g.kind} greeting stored ({g.duration_s:.1f} s)")
-    return 0
+        print(f"inbox {g.inbox}: {g.kind} greeting stored ({g.duration_s:.1f} s)")
+        return 0
+
+    return await _with_app(args, body)
 
 
 async def _list(args: argparse.Namespace) -> int:
-    app = await App.open(args.data)
-    try:
+    async def body(app: App) -> int:
         found = await app.greetings.list(args.inbox)
-    finally:
-        await app.close()
-    rows = [
-        {
-            "inbox": g.inbox,
-            "kind": g.kind,
-            "duration_s": g.duration_s,
-            "uploaded_at": g.uploaded_at.isoformat().replace("+00:00", "Z"),
-        }
-        for g in found
-    ]
-    if args.json:
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        for r in rows:
-            print(f"{r['kind']:<12} {r['duration_s']:6.1f} s  {r['uploaded_at']}")
-    return 0
+        if args.json:
+            _print_json([_greeting_json(g) for g in found])
+        else:
+            _print_table(
+                ["KIND", "SECONDS", "UPLOADED (UTC)", "BY"],
+                [
+                    [
+                        g.kind,
+                        f"{g.duration_s:.1f}",
+                        g.uploaded_at.strftime("%Y-%m-%d %H:%M:%S"),
+                        g.uploaded_by,
+                    ]
+                    for g in found
+                ],
+            )
+        return 0
+
+    return await _with_app(args, body)
 
 
 async def _remove(args: argparse.Namespace) -> int:
-    app = await App.open(args.data)
-    try:
+    async def body(app: App) -> int:
         await app.greetings.remove(args.inbox, args.kind)
-    finally:
-        await app.close()
-    print(f"inbox {args.inbox}: {args.kind} greeting removed")
-    return 0
+        print(f"inbox {args.inbox}: {args.kind} greeting removed")
+        return 0
+
+    return await _with_app(args, body)
+
+
+def _greeting_json(g: Greeting) -> dict[str, Any]:
+    return {
+        "inbox": g.inbox,
+        "kind": g.kind,
+        "duration_s": g.duration_s,
+        "uploaded_at": g.uploaded_at.isoformat().replace("+00:00", "Z"),
+    }

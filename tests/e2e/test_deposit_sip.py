@@ -259,3 +259,27 @@ def test_sigterm_drains_refuses_new_calls_and_keeps_recordings(tmp_path: Path, k
     listing = server.cli("messages", "--inbox", "2001", "--json")
     (m,) = json.loads(listing.stdout)
     assert 5.0 < m["duration_s"] < 15.0, m  # cut at the end of the grace period, not lost
+
+
+def test_zero_during_the_greeting_refers_the_caller_to_the_operator(
+    server: Server, kit: Kit
+) -> None:
+    # The test caller answers the REFER with 202 but does not follow it, so the transfer
+    # fails (sipfrag 500): the caller is told and goes on to leave a message.
+    write_tone_wav(kit.tmp / "tone.wav", 1200, 2.5)
+    steps = [
+        {"wait_for_audio": 10},
+        {"dtmf": "0", "method": "rfc4733"},
+        # "please hold", the REFER fails, "the transfer did not go through", the
+        # instructions, the beep: about 11 s (the prompts have pauses, so wait by the clock).
+        {"wait": 13.0},
+        {"play": "tone.wav"},
+        {"hangup": True},
+    ]
+    script = {**caller_script(server, "2001", steps), "follow_refer": False}
+    call = kit.peer("caller", script).report(60)["calls"][0]
+    (refer,) = call["refer"]
+    assert "sip:0@127.0.0.2" in refer["target"]  # the operator, at the PBX that sent the call
+    (m,) = messages(server, "2001", 1)
+    tone_s, _ = exported_tone_s(server, m["id"], 1200, kit.tmp)
+    assert tone_s > 1.5

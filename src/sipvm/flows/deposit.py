@@ -126,6 +126,12 @@ async def deposit_message(
         except CallerHungUp:
             await sink.discard(uid)  # hung up during the beep: nothing was recorded
             raise
+        log.info(
+            "inbox %s: recorded %.1f s, ended by %s",
+            call.inbox.ext,
+            recording.duration_s,
+            recording.ended_by,
+        )
         if recording.ended_by == "hangup":
             return DepositResult(stored=await _keep(sink, uid, urgent, call))
         if recording.duration_s < call.min_s:

@@ -1,82 +1,143 @@
-"""Greetings: upload (converted, stored durably, then made active), list, remove, look up."""
+"""Greetings: upload (converted, stored durably, then made active), list, remove, look up.
+
+Files live at ``DATA/greetings/<inbox>/<kind>-<uid>.wav``; the ``greetings`` row of an inbox
+and kind names the one in force. An upload converts into a new file (a fresh uid, so the file
+in force is never written to), makes it durable, and only then commits the row that points at
+it; the file it replaced is deleted after the commit. A refused, failed or crashed upload
+therefore leaves the old greeting in force. A crash can leave an unreferenced file behind; the
+next upload to the same inbox deletes such files once they are :data:`ORPHAN_AGE_S` old (young
+ones may belong to an upload still running in another process).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
-from sipvm.audio.greeting import convert_greeting
+from sipvm.audio.greeting import GreetingInfo, convert_greeting
 from sipvm.errors import InvalidInputError, NotFoundError
 from sipvm.services.directory import DirectoryService
-from sipvm.storage.audio_files import AudioFiles, new_uid
+from sipvm.storage.audio_files import _fsync_dir, new_uid
 from sipvm.storage.greetings import Greeting, SqliteGreetingRepo
 
 log = logging.getLogger(__name__)
 
-KINDS = ("unavailable", "busy", "temporary", "name")
+KINDS: Final = ("unavailable", "busy", "temporary", "name")
+"""Greeting kinds, in the order listings show them."""
+
+GREETINGS_DIR: Final = "greetings"
+"""Directory under the data directory that holds greeting files."""
+
+ORPHAN_AGE_S: Final = 3600.0
+"""Age (file modification time, real clock) after which an unreferenced file is swept."""
+
+Converter = Callable[[Path, Path], GreetingInfo]
+"""``convert(src, dst)``: writes the greeting at ``dst`` durably, or raises and leaves none."""
 
 
 class GreetingService:
-    """The greetings of every inbox."""
+    """The greetings of every inbox (the admin uploads them; the deposit flow plays them)."""
 
     def __init__(
         self,
         directory: DirectoryService,
         repo: SqliteGreetingRepo,
-        files: AudioFiles,
+        data_dir: Path,
         clock: Callable[[], datetime],
+        *,
+        convert: Converter = convert_greeting,
     ) -> None:
         self._directory = directory
         self._repo = repo
-        self._files = files
+        self._data_dir = data_dir
         self._clock = clock
+        self._convert = convert
 
     async def upload(self, inbox: str, kind: str, src: Path, *, by: str = "admin") -> Greeting:
         """Convert ``src`` and make it the inbox's ``kind`` greeting.
 
-        The old greeting stays in force until the new file is durable and its row committed;
-        a refused or failed upload changes nothing.
+        The old greeting stays in force (row and file) until the new file is durable and its row
+        committed; then the old file is deleted. A refused or failed upload changes nothing.
+
+        Raises:
+            NotFoundError: there is no inbox ``inbox``.
+            InvalidInputError: ``kind`` is not a greeting kind, or ``src`` cannot be a greeting
+                (``GreetingRejectedError``, with the reason).
         """
         self._check(inbox, kind)
-        if not src.is_file():
-            raise InvalidInputError(f"cannot read {src}: no such file")
-        rel = f"greetings/{inbox}/{kind}-{new_uid()}.wav"
-        dst = self._files.path(rel)
-        info = await asyncio.to_thread(convert_greeting, src, dst)
-        greeting = Greeting(inbox, kind, rel, round(info.duration_s * 1000), self._clock(), by)
+        rel = f"{GREETINGS_DIR}/{inbox}/{kind}-{new_uid()}.wav"
+        dst = self._path(rel)
+        await asyncio.to_thread(self._make_dir, dst.parent)
         try:
+            info = await asyncio.to_thread(self._convert, src, dst)
+            greeting = Greeting(
+                inbox=inbox,
+                kind=kind,
+                audio=rel,
+                duration_ms=round(info.duration_s * 1000),
+                uploaded_at=self._clock(),
+                uploaded_by=by,
+            )
             replaced = await self._repo.put(greeting)
-        except BaseException:
-            dst.unlink(missing_ok=True)
+        except Exception:
+            # No row points at the new file: drop it, the old greeting is still the one in force.
+            # (Not on cancellation: the commit may have gone through; an unused file is swept.)
             raise
-        if replaced:
-            await asyncio.to_thread(self._files.remove, replaced)
-        log.info("inbox %s: %s greeting uploaded (%.1f s)", inbox, kind, info.duration_s)
+        if replaced is not None and replaced != rel:
+            await asyncio.to_thread(self._delete, replaced)
+        await self._sweep_orphans(inbox)
+        log.info(
+            "inbox %s: %s greeting uploaded by %s (%.1f s, peak %.1f dBFS)",
+            inbox,
+            kind,
+            by,
+            info.duration_s,
+            info.peak_dbfs,
+        )
         return greeting
 
     async def list(self, inbox: str) -> list[Greeting]:
-        """The inbox's greetings."""
+        """The inbox's greetings in force, in :data:`KINDS` order."""
         self._check(inbox, None)
-        return await self._repo.list(inbox)
+        found = await self._repo.list(inbox)
+        return sorted(found, key=lambda g: KINDS.index(g.kind) if g.kind in KINDS else len(KINDS))
 
-    async def remove(self, inbox: str, kind: str) -> None:
-        """Remove a greeting (the system greeting is used again)."""
+    async def remove(self, inbox: str, kind: str) -> Greeting:
+        """Remove a greeting (callers hear the system greeting again); returns what was removed.
+
+        Raises:
+            NotFoundError: no such inbox, or it has no greeting of that kind.
+            InvalidInputError: ``kind`` is not a greeting kind.
+        """
         self._check(inbox, kind)
         removed = await self._repo.remove(inbox, kind)
         if removed is None:
-            raise NotFoundError(f"inbox {inbox} has no {kind} greeting")
-        await asyncio.to_thread(self._files.remove, removed)
+            raise NotFoundError(
+                f"inbox {inbox} has no {kind} greeting; "
+                f"see its greetings with `sipvm greeting list --inbox {inbox}`"
+            )
+        await asyncio.to_thread(self._delete, removed.audio)
+        log.info("inbox %s: %s greeting removed", inbox, kind)
+        return removed
 
     async def path_for(self, inbox: str, kind: str) -> Path | None:
-        """The file of the greeting in force, or None (the deposit flow asks this)."""
+        """The file of the inbox's ``kind`` greeting in force, or None (the deposit flow asks)."""
         found = await self._repo.get(inbox, kind)
         if found is None:
             return None
-        path = self._files.path(found.audio)
-        return path if path.exists() else None
+        path = self._path(found.audio)
+        if not path.is_file():
+            log.warning("inbox %s: %s greeting file %s is missing", inbox, kind, path)
+            return None
+        return path
+
+    # -- helpers ---------------------------------------------------------------------------
 
     def _check(self, inbox: str, kind: str | None) -> None:
         if self._directory.current.get(inbox) is None:
@@ -87,3 +148,38 @@ class GreetingService:
             raise InvalidInputError(
                 f"unknown greeting kind {kind!r}: use one of {', '.join(KINDS)}"
             )
+
+    def _path(self, rel: str) -> Path:
+        target = (self._data_dir / rel).resolve()
+        if not target.is_relative_to(self._data_dir.resolve()):
+            raise ValueError(f"greeting path {rel!r} leaves the data directory")
+        return target
+
+    def _make_dir(self, path: Path) -> None:
+        """Create ``path`` (and missing parents), fsyncing each parent so the entries last."""
+        missing = [p for p in (path.parent, path) if not p.is_dir()]
+        for p in missing:
+            p.mkdir(exist_ok=True)
+            _fsync_dir(p.parent)
+
+    def _delete(self, rel: str) -> None:
+        self._path(rel).unlink(missing_ok=True)
+
+    async def _sweep_orphans(self, inbox: str) -> None:
+        in_force = {self._path(g.audio) for g in await self._repo.list(inbox)}
+        folder = self._path(f"{GREETINGS_DIR}/{inbox}")
+        await asyncio.to_thread(_delete_old_files, folder, in_force, time.time() - ORPHAN_AGE_S)
+
+
+def _delete_old_files(folder: Path, keep: set[Path], before: float) -> None:
+    """Delete files in ``folder`` not in ``keep`` whose modification time is before ``before``."""
+    for entry in os.scandir(folder):
+        path = Path(entry.path).resolve()
+        if path in keep or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < before:
+                path.unlink()
+                log.info("deleted %s: no greeting uses it (left by an interrupted upload)", path)
+        except FileNotFoundError:
+            pass  # another process swept it first

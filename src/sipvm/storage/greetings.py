@@ -1,4 +1,4 @@
-"""Greeting rows: which file is in force for each inbox and kind."""
+"""Greeting rows: which converted file is in force for each inbox and kind (migration 0002)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,29 @@ from typing import Any
 
 from sipvm.storage.db import Database
 
+_COLUMNS = "inbox, kind, audio, duration_ms, uploaded_at, uploaded_by"
+
 
 @dataclass(frozen=True)
 class Greeting:
     """A greeting in force."""
 
     inbox: str
+    """Extension of the inbox it greets callers of."""
     kind: str
+    """``unavailable``, ``busy``, ``temporary`` or ``name``."""
     audio: str
-    """Path relative to the data directory."""
+    """The converted WAV, relative to the data directory."""
     duration_ms: int
+    """Length of the converted file."""
     uploaded_at: datetime
+    """When it was uploaded (timezone-aware, UTC in the store)."""
     uploaded_by: str
+    """Who uploaded it (``admin`` from the command line)."""
 
     @property
     def duration_s(self) -> float:
+        """Length in seconds."""
         return self.duration_ms / 1000
 
 
@@ -41,8 +49,8 @@ class SqliteGreetingRepo:
             )
             old = await cursor.fetchone()
             await conn.execute(
-                "INSERT INTO greetings (inbox, kind, audio, duration_ms, uploaded_at, uploaded_by)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (inbox, kind) DO UPDATE SET"
+                f"INSERT INTO greetings ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (inbox, kind) DO UPDATE SET"
                 " audio = excluded.audio, duration_ms = excluded.duration_ms,"
                 " uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by",
                 (
@@ -60,33 +68,29 @@ class SqliteGreetingRepo:
         """The greeting in force, or None."""
         async with self._db.read() as conn:
             cursor = await conn.execute(
-                "SELECT inbox, kind, audio, duration_ms, uploaded_at, uploaded_by FROM greetings"
-                " WHERE inbox = ? AND kind = ?",
-                (inbox, kind),
+                f"SELECT {_COLUMNS} FROM greetings WHERE inbox = ? AND kind = ?", (inbox, kind)
             )
             row = await cursor.fetchone()
         return _greeting(row) if row else None
 
     async def list(self, inbox: str) -> list[Greeting]:
-        """Every greeting of an inbox, by kind."""
+        """Every greeting of an inbox, by kind name."""
         async with self._db.read() as conn:
             cursor = await conn.execute(
-                "SELECT inbox, kind, audio, duration_ms, uploaded_at, uploaded_by FROM greetings"
-                " WHERE inbox = ? ORDER BY kind",
-                (inbox,),
+                f"SELECT {_COLUMNS} FROM greetings WHERE inbox = ? ORDER BY kind", (inbox,)
             )
             rows = await cursor.fetchall()
         return [_greeting(r) for r in rows]
 
-    async def remove(self, inbox: str, kind: str) -> str | None:
-        """Remove a greeting; returns its audio path, or None when there was none."""
+    async def remove(self, inbox: str, kind: str) -> Greeting | None:
+        """Remove a greeting; returns it, or None when there was none."""
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "DELETE FROM greetings WHERE inbox = ? AND kind = ? RETURNING audio",
+                f"DELETE FROM greetings WHERE inbox = ? AND kind = ? RETURNING {_COLUMNS}",
                 (inbox, kind),
             )
-            row = await cursor.fetchone()
-        return str(row[0]) if row else None
+            rows = list(await cursor.fetchall())  # step to the end before COMMIT
+        return _greeting(rows[0]) if rows else None
 
 
 def _greeting(row: Any) -> Greeting:
