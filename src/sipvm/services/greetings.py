@@ -88,6 +88,7 @@ class GreetingService:
         except Exception:
             # No row points at the new file: drop it, the old greeting is still the one in force.
             # (Not on cancellation: the commit may have gone through; an unused file is swept.)
+            dst.unlink(missing_ok=True)
             raise
         if replaced is not None and replaced != rel:
             await asyncio.to_thread(self._delete, replaced)
