@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
-
-from sipvm.app import App
-from sipvm.testing.clock import FakeClock
 
 
 class IdPrompts:
@@ -30,18 +24,3 @@ class DictGreetings:
 
     async def path_for(self, inbox: str, kind: str) -> Path | None:
         return self.files.get((inbox, kind))
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock, example_directory_file: Path) -> AsyncIterator[App]:
-    opened = await App.open(tmp_path / "data", clock=clock)
-    await opened.directory.apply_file(example_directory_file)
-    try:
-        yield opened
-    finally:
-        await opened.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,22 +14,6 @@ from sipvm.testing.clock import FakeClock
 from sipvm.testing.tones import write_tone_wav
 
 Deposit = Callable[..., Awaitable[Message]]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock, example_directory_file: Path) -> AsyncIterator[App]:
-    """An app over a fresh store with the example directory applied."""
-    opened = await App.open(tmp_path / "data", clock=clock)
-    await opened.directory.apply_file(example_directory_file)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture
