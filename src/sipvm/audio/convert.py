@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 
 from sipvm.audio.wav import FORMAT_ALAW, FORMAT_PCM, FORMAT_ULAW, read_wav_info
 from sipvm.errors import CorruptAudioError, StorageError
+from sipvm.storage.audio_files import fsync_dir
 
 MP3_BITRATE: Final = "32k"
 """Bit rate of exported MP3s: constant 32 kbit/s, plenty for 8 kHz telephone audio."""
@@ -111,31 +112,42 @@ def export_audio(src: Path, dst: Path, fmt: Literal["mp3", "wav"]) -> Path:
         raise ValueError(f"unknown export format {fmt!r}: use mp3 or wav")
     pydub, _ = pydub_modules()
     segment = load_audio(src).set_channels(1).set_sample_width(2)
+    try:
+        if fmt == "wav":
+            write_segment(segment, dst, format="wav")
+        else:
+            write_segment(
+                segment,
+                dst,
+                format="mp3",
+                codec="libmp3lame",
+                bitrate=MP3_BITRATE,
+                parameters=["-id3v2_version", "0", "-write_id3v1", "0"],
+            )
+    except pydub.exceptions.CouldntEncodeError as exc:
+        raise StorageError(f"could not write {dst}: {_last_line(str(exc))}") from exc
+    return dst
+
+
+def write_segment(segment: Any, dst: Path, **export: Any) -> None:
+    """Export a pydub segment to ``dst`` so that ``dst`` is the old file or the whole new one.
+
+    A temporary file beside ``dst`` (written through our own handle: pydub leaves a file it
+    opened itself open when the encoder fails), fsynced, renamed into place, directory fsynced.
+    """
     fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(name)
     try:
-        # Our own handle: pydub leaves the file it opened open when the encoder fails.
         with open(tmp, "wb+") as out:
-            if fmt == "wav":
-                segment.export(out, format="wav")
-            else:
-                segment.export(
-                    out,
-                    format="mp3",
-                    codec="libmp3lame",
-                    bitrate=MP3_BITRATE,
-                    parameters=["-id3v2_version", "0", "-write_id3v1", "0"],
-                )
+            segment.export(out, **export)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, dst)
-    except pydub.exceptions.CouldntEncodeError as exc:
-        raise StorageError(f"could not write {dst}: {_last_line(str(exc))}") from exc
+        fsync_dir(dst.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return dst
 
 
 def _last_line(text: str) -> str:

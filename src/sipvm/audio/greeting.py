@@ -28,19 +28,15 @@ message says what was wrong and what to do.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from sipvm.audio.convert import load_audio, pydub_modules
+from sipvm.audio.convert import load_audio, pydub_modules, write_segment
 from sipvm.errors import CorruptAudioError, InvalidInputError, StorageError
-from sipvm.storage.audio_files import _fsync_dir
 
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 """Largest file accepted (20 MB), checked before decoding."""
@@ -230,23 +226,12 @@ def _trim(segment: Any, *, threshold_dbfs: float) -> tuple[Any, float]:
 
 
 def _write(segment: Any, dst: Path) -> None:
-    """Write ``segment`` as a WAV at ``dst``: temp file beside it, fsync, rename, dir fsync."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
+    """Write ``segment`` as a WAV at ``dst``, atomically and durably."""
     try:
-        with open(tmp, "wb+") as out:  # our own handle: pydub must not open (and leak) one
-            segment.export(out, format="wav")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-        _fsync_dir(dst.parent)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_segment(segment, dst, format="wav")
     except OSError as exc:
         raise StorageError(
             f"cannot write the greeting {dst}: {exc.strerror or exc}; "
             "check free space and permissions of the data directory"
         ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()

@@ -23,7 +23,7 @@ from typing import Final
 from sipvm.audio.greeting import GreetingInfo, convert_greeting
 from sipvm.errors import InvalidInputError, NotFoundError
 from sipvm.services.directory import DirectoryService
-from sipvm.storage.audio_files import _fsync_dir, new_uid
+from sipvm.storage.audio_files import fsync_dir, new_uid
 from sipvm.storage.greetings import Greeting, SqliteGreetingRepo
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class GreetingService:
         missing = [p for p in (path.parent, path) if not p.is_dir()]
         for p in missing:
             p.mkdir(exist_ok=True)
-            _fsync_dir(p.parent)
+            fsync_dir(p.parent)
 
     def _delete(self, rel: str) -> None:
         self._path(rel).unlink(missing_ok=True)

@@ -80,8 +80,8 @@ class AudioFiles:
         else:
             _fsync_file(src)
             os.replace(src, dst)
-            _fsync_dir(src.parent)
-        _fsync_dir(dst.parent)
+            fsync_dir(src.parent)
+        fsync_dir(dst.parent)
         return rel
 
     def link_copy(self, relpath: str, inbox: str, uid: str) -> str:
@@ -94,7 +94,7 @@ class AudioFiles:
             os.link(src, dst)
         except OSError:
             return self.commit(src, inbox, uid, keep_source=True)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
         return rel
 
     def remove(self, relpath: str) -> None:
@@ -114,7 +114,7 @@ class AudioFiles:
             dst = self.quarantine / f"{path.stem}.{n}{path.suffix}"
             n += 1
         os.replace(path, dst)
-        _fsync_dir(self.quarantine)
+        fsync_dir(self.quarantine)
         return dst
 
 
@@ -125,7 +125,7 @@ def _write_durably(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _fsync_file(path: Path) -> None:
@@ -133,7 +133,8 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or new file in ``path`` durable (fsync the directory itself)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
