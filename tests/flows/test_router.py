@@ -13,7 +13,7 @@ from sipvm.testing.fake_channel import HANGUP, FakeChannel, Speak
 
 from .conftest import DictGreetings, IdPrompts
 
-INVITES = Path(__file__).resolve().parents[1] / "unit" / "invites"
+INVITES = Path(__file__).resolve().parents[1] / "unit" / "captures"
 
 
 class FakeControl:
@@ -57,7 +57,13 @@ def invite(name: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["plain.sip", "asterisk_diversion.sip", "pai.sip", "malformed.sip"]
+    "name",
+    [
+        "plain_invite.sip",
+        "asterisk_diversion_no_answer.sip",
+        "pai_pilot.sip",
+        "malformed_http_probe.sip",
+    ],
 )
 async def test_untrusted_sources_get_403_whatever_they_ask(
     app: App, clock: FakeClock, name: str
@@ -72,7 +78,7 @@ async def test_unknown_and_known_extensions_get_the_same_403(app: App, clock: Fa
     answers = []
     for ext in ("2001", "9999"):
         control = FakeControl([])
-        raw = invite("plain.sip").replace("sip:2001@", f"sip:{ext}@")
+        raw = invite("plain_invite.sip").replace("sip:2001@", f"sip:{ext}@")
         await router(app, clock).on_invite(control, 1, raw, "198.51.100.7:5060")
         answers.append(control.rejected)
     assert answers[0] == answers[1] == [(1, 403, ())]
@@ -82,20 +88,22 @@ async def test_draining_answers_503_with_retry_after(app: App, clock: FakeClock)
     r = router(app, clock)
     r.draining = True
     control = FakeControl([])
-    await r.on_invite(control, 3, invite("plain.sip"), "127.0.0.2:5060")
+    await r.on_invite(control, 3, invite("plain_invite.sip"), "127.0.0.2:5060")
     assert control.rejected == [(3, 503, (("Retry-After", "30"),))]
 
 
 async def test_malformed_from_a_trusted_peer_gets_400(app: App, clock: FakeClock) -> None:
     control = FakeControl([])
-    await router(app, clock).on_invite(control, 4, invite("malformed.sip"), "127.0.0.2:5060")
+    await router(app, clock).on_invite(
+        control, 4, invite("malformed_http_probe.sip"), "127.0.0.2:5060"
+    )
     assert control.rejected == [(4, 400, ())]
 
 
 async def test_diversion_overflow_deposits_in_the_queue(app: App, clock: FakeClock) -> None:
     control = FakeControl(["#", Speak(4.0, ended_by="hangup")])
     await router(app, clock).on_invite(
-        control, 5, invite("asterisk_diversion.sip"), "127.0.0.2:5060"
+        control, 5, invite("asterisk_diversion_no_answer.sip"), "127.0.0.2:5060"
     )
     assert control.accepted == [(5, "127.0.0.2:5060")]
     (m,) = await app.messages.messages("2001")
@@ -105,7 +113,7 @@ async def test_diversion_overflow_deposits_in_the_queue(app: App, clock: FakeClo
 async def test_refer_host_is_the_proxy_when_configured(app: App, clock: FakeClock) -> None:
     control = FakeControl([HANGUP])
     r = router(app, clock, proxy_host="127.0.0.9:5080")
-    await r.on_invite(control, 6, invite("plain.sip"), "127.0.0.2:5060")
+    await r.on_invite(control, 6, invite("plain_invite.sip"), "127.0.0.2:5060")
     assert control.accepted == [(6, "127.0.0.9:5080")]
 
 
@@ -114,7 +122,7 @@ async def test_unknown_inbox_or_pilot_hears_a_prompt_and_nothing_is_recorded(
     app: App, clock: FakeClock, user: str
 ) -> None:
     control = FakeControl([])
-    raw = invite("plain.sip").replace("sip:2001@", f"sip:{user}@")
+    raw = invite("plain_invite.sip").replace("sip:2001@", f"sip:{user}@")
     await router(app, clock).on_invite(control, 8, raw, "127.0.0.2:5060")
     assert control.channel is not None
     assert control.channel.played() == ["deposit.no_mailbox", "common.goodbye"]
@@ -133,7 +141,7 @@ async def test_disabled_inbox_sounds_like_an_unknown_one(
     )
     await app.directory.apply_file(off)
     control = FakeControl([])
-    raw = invite("plain.sip").replace("sip:2001@", "sip:1900@")
+    raw = invite("plain_invite.sip").replace("sip:2001@", "sip:1900@")
     await router(app, clock).on_invite(control, 9, raw, "127.0.0.2:5060")
     assert control.channel is not None
     assert control.channel.played() == ["deposit.no_mailbox", "common.goodbye"]
