@@ -42,6 +42,16 @@ class TransferResult:
     """SIP status in the final sipfrag (200 when the target answered), 0 if none came."""
 
 
+@dataclass(frozen=True)
+class Playback:
+    """Where ``CallChannel.play_message`` stopped."""
+
+    key: str | None
+    """The ``interrupt`` key that stopped playback; None when the recording played to its end."""
+    position_s: float
+    """Seconds into the recording where playback stopped (its length when it played out)."""
+
+
 class CallChannel(Protocol):
     """One answered call, as a flow sees it."""
 
@@ -55,6 +65,14 @@ class CallChannel(Protocol):
 
         Keys pressed during playback that are not in ``interrupt`` are kept for ``collect``.
         """
+        ...
+
+    async def play_message(
+        self, file: Path, *, start_s: float = 0.0, interrupt: str = ""
+    ) -> Playback:
+        """Play one recording from ``start_s`` seconds in; a key in ``interrupt`` (typed now or
+        before) stops it and is returned with the position reached, so a menu can pause,
+        rewind or skip ahead and go on from there."""
         ...
 
     async def collect(

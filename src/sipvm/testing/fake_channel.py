@@ -8,6 +8,8 @@ The script is what the caller does, consumed as the flow asks:
 - ``Speak(seconds, ended_by=..., key=...)`` — what ``record`` captures: a tone WAV of that
   length is written to the path and the recording ends as given.
 - ``TransferOutcome(status)`` — how the next ``transfer`` ends (default 200).
+``play_message`` is cut short the same way as ``play``; a key stops it ``KEY_AFTER_S`` seconds
+after ``start_s`` (or at the end of the recording), so seeking can be checked.
 Everything the flow did is in ``transcript`` as ``(operation, detail)`` pairs.
 """
 
@@ -18,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sipvm.flows.channel import CallerHungUp, Recording, TransferResult
+from sipvm.audio.wav import read_wav_info
+from sipvm.flows.channel import CallerHungUp, Playback, Recording, TransferResult
 from sipvm.testing.tones import write_tone_wav
 
 WAIT = "<wait>"
 HANGUP = "<hangup>"
+#: How far into a recording the fake caller is when a key stops ``play_message``.
+KEY_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,13 @@ class FakeChannel:
 
     def played(self) -> list[str]:
         """Stems of every file played, in order (prompt names, greeting files)."""
-        return [Path(f).stem for op, files in self.transcript if op == "play" for f in files]  # type: ignore[attr-defined]
+        stems: list[str] = []
+        for op, detail in self.transcript:
+            if op == "play":
+                stems.extend(Path(f).stem for f in detail)  # type: ignore[attr-defined]
+            elif op == "play_message":
+                stems.append(Path(detail[0]).stem)  # type: ignore[index]
+        return stems
 
     def _next(self) -> Step | None:
         return self.script[0] if self.script else None
@@ -89,6 +100,19 @@ class FakeChannel:
                 del self._keys[i]
                 return key
         return None
+
+    async def play_message(
+        self, file: Path, *, start_s: float = 0.0, interrupt: str = ""
+    ) -> Playback:
+        self._check()
+        length = read_wav_info(file).duration_s
+        self.transcript.append(("play_message", (file, round(start_s, 3))))
+        self._pull_keys()
+        for i, key in enumerate(self._keys):
+            if key in interrupt:
+                del self._keys[i]
+                return Playback(key, min(start_s + KEY_AFTER_S, length))
+        return Playback(None, length)
 
     async def collect(
         self,
