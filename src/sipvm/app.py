@@ -12,11 +12,13 @@ from pathlib import Path
 from sipvm.services.deposits import DepositService
 from sipvm.services.directory import DirectoryService
 from sipvm.services.greetings import GreetingService
+from sipvm.services.logins import LoginService
 from sipvm.services.messages import MessageService
 from sipvm.storage.audio_files import AudioFiles
 from sipvm.storage.db import Database
 from sipvm.storage.directory import SqliteDirectoryRepo
 from sipvm.storage.greetings import SqliteGreetingRepo
+from sipvm.storage.logins import SqliteLoginRepo
 from sipvm.storage.messages import SqliteMessageRepo
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class App:
     messages: MessageService
     deposits: DepositService
     greetings: GreetingService
+    logins: LoginService
 
     @classmethod
     async def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -62,6 +65,7 @@ class App:
             messages=MessageService(directory, message_repo, files, clock),
             deposits=DepositService(directory, message_repo, files, clock),
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
+            logins=LoginService(directory, SqliteLoginRepo(db), clock),
         )
 
     async def close(self) -> None:

@@ -95,6 +95,7 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
     """Load the prompts (a missing sound stops the start) and start the SIP worker."""
     # Imported here so that the other commands never load pjsua2.
     from sipvm.flows.router import CallRouter, RouterSettings
+    from sipvm.flows.session import MenuServices
     from sipvm.prompts import (
         DEFAULT_SOUNDS_DIR,
         default_extra_dir,
@@ -122,6 +123,15 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
         greetings=app.greetings,
         sink=app.deposits,
         clock=utc_now,
+        menu=MenuServices(
+            directory=app.directory,
+            mailboxes=app.messages,
+            greetings=app.greetings,
+            logins=app.logins,
+            prompts=prompts,
+            clock=utc_now,
+            scratch=app.files.scratch_file,
+        ),
     )
     engine = EngineConfig(
         bind=settings.sip.bind, port=settings.sip.port, rtp_port=settings.sip.rtp_port
@@ -151,6 +161,9 @@ async def start(app: App, settings: Settings) -> None:
         path = embedded_directory()
         await app.directory.apply_file(path)
         log.info("no directory applied yet: using the embedded example %s", path.name)
+    leftovers = app.files.clear_scratch()
+    if leftovers:
+        log.info("removed %d unfinished greeting or comment recordings", leftovers)
     report = await app.deposits.recover()
     if report.adopted or report.quarantined:
         log.warning(

@@ -40,6 +40,7 @@ FILL: dict[str, object] = {
     "saved": 1,
     "when": datetime(2024, 3, 5, 15, 7),
     "caller": "5551234",
+    "key": "1",
 }
 RMS_FLOOR = 500  # speech in these files sits around 3,000; silence or a broken file near 0
 
@@ -129,7 +130,12 @@ def test_counts_and_envelope_fill_numbers_and_dates(prompts: PromptSet) -> None:
     assert names(prompts.get("menu.received", when=when, now=datetime(2024, 3, 5, 18, 0))) == [
         "vm-received", "digits/today", "digits/at", "digits/9", "digits/30", "digits/a-m",
     ]  # fmt: skip
-    assert names(prompts.get("login.inboxes", n=4)) == ["vm-youhave", "digits/4", "sipvm-inboxes"]
+    assert names(prompts.get("login.inboxes", n=4)) == [
+        "vm-youhave",
+        "sipvm-access-to",
+        "digits/4",
+        "sipvm-inboxes",
+    ]
 
 
 def test_missing_placeholder_value_without_fallback_raises(prompts: PromptSet) -> None:

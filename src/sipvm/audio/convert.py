@@ -153,3 +153,15 @@ def write_segment(segment: Any, dst: Path, **export: Any) -> None:
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "the encoder failed"
+
+
+def join_recordings(first: Path, second: Path, dst: Path) -> int:
+    """Write ``first`` followed by ``second`` to ``dst`` (8 kHz 16-bit mono WAV, atomically);
+    returns the length in milliseconds. Used for a comment recorded before a shared message."""
+    parts = [
+        load_audio(p).set_channels(1).set_sample_width(2).set_frame_rate(8000)
+        for p in (first, second)
+    ]
+    joined = parts[0] + parts[1]
+    write_segment(joined, dst, format="wav")
+    return len(joined)

@@ -4,6 +4,9 @@
   learns nothing about which extensions exist), before anything is answered.
 - While the server drains for shutdown: 503 with Retry-After.
 - A request that does not parse: 400.
+- A call to the voicemail pilot (``*97``, ``voicemail``; ``*97*2001`` for one inbox) with no
+  overflow headers runs the desk-phone menu (``flows.menu``); the caller's identity (P-Asserted-
+  Identity, else From) names the desk phone, so only the PIN is asked.
 - Otherwise the mailbox target (RFC 4458 > History-Info > Diversion > Request-URI > To) picks
   the inbox; an unknown inbox or one with voicemail off hears a short prompt and nothing is
   recorded; a known one runs the deposit dialog.
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sipvm.domain.menu import PilotCall, pilot_call
 from sipvm.domain.model import Directory
 from sipvm.domain.sip_message import MalformedSipError, p_asserted_identity, parse_request
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
@@ -28,6 +32,8 @@ from sipvm.flows.deposit import (
     Prompts,
     deposit_message,
 )
+from sipvm.flows.menu import voicemail_menu
+from sipvm.flows.session import MenuServices
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +79,10 @@ class CallRouter:
         greetings: GreetingFiles,
         sink: MessageSink,
         clock: Callable[[], datetime],
+        menu: MenuServices | None = None,
     ) -> None:
         self.settings = settings
+        self.menu = menu
         self.directory = directory
         self.prompts = prompts
         self.greetings = greetings
@@ -104,13 +112,31 @@ class CallRouter:
         caller = identity.uri.user or ""
         caller_name = identity.display_name or ""
         refer_host = self.settings.proxy_host or source
+        pilot = self._pilot(target)
         channel = await control.accept(key, refer_host=refer_host)
         try:
-            await self._answer(channel, target, directory, caller, caller_name)
+            if pilot is not None and self.menu is not None:
+                log.info("menu call from %s (caller %s)", host, caller or "anonymous")
+                await voicemail_menu(
+                    channel,
+                    self.menu,
+                    hint=self.menu.logins.desk_phone(caller) if caller else None,
+                    direct=pilot.inbox,
+                    peer=host,
+                    caller_id=caller,
+                )
+            else:
+                await self._answer(channel, target, directory, caller, caller_name)
         except CallerHungUp:
             pass
         finally:
             await channel.hangup()
+
+    def _pilot(self, target: Target | None) -> PilotCall | None:
+        """The pilot call this is: the pilot dialled directly, not a call diverted to it."""
+        if target is None or target.source not in ("request-uri", "to"):
+            return None
+        return pilot_call(target.ext, self.settings.pilots)
 
     async def _answer(
         self,
@@ -125,7 +151,7 @@ class CallRouter:
         if inbox is None or not inbox.voicemail_enabled or is_pilot:
             # The same words for unknown and disabled inboxes; the log says which.
             why = (
-                "pilot (menu not available yet)"
+                "the pilot (no menu for this call)"
                 if is_pilot
                 else ("unknown inbox" if inbox is None else "voicemail is off")
             )

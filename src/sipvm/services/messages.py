@@ -15,13 +15,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from sipvm.audio.convert import export_audio
+from sipvm.audio.convert import export_audio, join_recordings
 from sipvm.domain.model import Extension, Kind, Right, sorted_rights
 from sipvm.domain.rights import accessible_inboxes, require
 from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import AudioFiles, new_uid
-from sipvm.storage.messages import ActionResult, Message, NewMessage, SqliteMessageRepo
+from sipvm.storage.messages import (
+    ActionResult,
+    Message,
+    NewMessage,
+    Outcome,
+    SqliteMessageRepo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,25 @@ class MessageService:
 
     # -- actions ---------------------------------------------------------------------------
 
+    async def listen(self, message_id: int, *, as_member: str) -> tuple[Message, Path] | None:
+        """Start playing a message to a member: it is played for every member from now on.
+
+        Returns the message and its audio file, or None when it was deleted meanwhile (by
+        another member). A replay of a played message is audited as ``listen``.
+        """
+        try:
+            await self._checked(message_id, as_member, Right.PLAY)
+        except NotFoundError:
+            return None
+        result = await self._repo.mark_played(message_id, by=as_member, at=self._clock())
+        if result.outcome is Outcome.GONE or result.message is None:
+            return None
+        if result.outcome is Outcome.ALREADY:
+            await self._repo.record(
+                actor=as_member, action="listen", message=result.message, at=self._clock()
+            )
+        return result.message, self._files.path(result.message.audio)
+
     async def mark_played(self, message_id: int, *, as_member: str) -> ActionResult:
         """Played for every member (the state is shared)."""
         await self._checked(message_id, as_member, Right.PLAY)
@@ -135,8 +160,14 @@ class MessageService:
             )
         return await self._repo.restore(message_id, by=as_member, at=self._clock())
 
-    async def share(self, message_id: int, *, as_member: str, to: str) -> Message:
-        """Give inbox ``to`` a copy with its own played state; audited as a share."""
+    async def share(
+        self, message_id: int, *, as_member: str, to: str, comment: Path | None = None
+    ) -> Message:
+        """Give inbox ``to`` a copy with its own played state; audited as a share.
+
+        With ``comment`` (a recording), the copy plays the comment first, then the original
+        (Asterisk's "forward with prepend").
+        """
         message = await self._checked(message_id, as_member, Right.SHARE)
         target = self._directory.current.get(to)
         if target is None:
@@ -148,12 +179,19 @@ class MessageService:
         if to == message.inbox:
             raise InvalidInputError(f"message {message_id} is already in inbox {to}")
         uid = new_uid()
-        audio = await asyncio.to_thread(self._files.link_copy, message.audio, to, uid)
+        duration_ms = message.duration_ms
+        if comment is None:
+            audio = await asyncio.to_thread(self._files.link_copy, message.audio, to, uid)
+        else:
+            spooled = self._files.spool_wav(uid)
+            original = self._files.path(message.audio)
+            duration_ms = await asyncio.to_thread(join_recordings, comment, original, spooled)
+            audio = await asyncio.to_thread(self._files.commit, spooled, to, uid)
         copy = NewMessage(
             uid=uid,
             inbox=to,
             received_at=self._clock(),
-            duration_ms=message.duration_ms,
+            duration_ms=duration_ms,
             audio=audio,
             caller=message.caller,
             caller_name=message.caller_name,
@@ -164,7 +202,14 @@ class MessageService:
             shared_by=as_member,
         )
         shared = await self._repo.insert_share(copy, source=message, by=as_member)
-        log.info("message %s shared by %s to inbox %s as %s", message.id, as_member, to, shared.id)
+        log.info(
+            "message %s shared by %s to inbox %s as %s%s",
+            message.id,
+            as_member,
+            to,
+            shared.id,
+            " with a comment" if comment is not None else "",
+        )
         return shared
 
     async def export(

@@ -32,6 +32,7 @@ class AudioFiles:
         self.spool = data_dir / "spool"
         self.audio = data_dir / "audio"
         self.quarantine = data_dir / "quarantine"
+        self.scratch = data_dir / "tmp"
         for d in (self.spool, self.audio, self.quarantine):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -42,6 +43,21 @@ class AudioFiles:
     def sidecar(self, uid: str) -> Path:
         """The JSON facts about a recording in progress."""
         return self.spool / f"{uid}.json"
+
+    def scratch_file(self, suffix: str = ".wav") -> Path:
+        """A fresh path for a short-lived file (a greeting or comment being recorded);
+        the caller deletes it, and ``clear_scratch`` at startup removes what a crash left."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch / f"{new_uid()}{suffix}"
+
+    def clear_scratch(self) -> int:
+        """Delete every short-lived file; returns how many there were."""
+        if not self.scratch.is_dir():
+            return 0
+        found = [p for p in self.scratch.iterdir() if p.is_file()]
+        for p in found:
+            p.unlink(missing_ok=True)
+        return len(found)
 
     def final_relpath(self, inbox: str, uid: str) -> str:
         """The durable file's path relative to the data directory."""

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -132,3 +133,16 @@ def _split_sql(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
+
+
+def db_time(when: datetime) -> str:
+    """Timestamps are stored as ISO 8601 UTC with microseconds, so they sort as text."""
+    if when.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_db_time(text: str) -> datetime:
+    """The aware datetime a ``db_time`` string stands for."""
+    # fromisoformat (C, reads the trailing Z since 3.11) is ~10x faster than strptime.
+    return datetime.fromisoformat(text)

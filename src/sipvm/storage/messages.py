@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC as _UTC
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import aiosqlite
 
 from sipvm.storage.db import Database
+from sipvm.storage.db import db_time as _ts
+from sipvm.storage.db import parse_db_time as _dt
 
 
 @dataclass(frozen=True)
@@ -381,15 +382,3 @@ def _message(row: Any) -> Message:
         source_id=row[15],
         shared_by=row[16],
     )
-
-
-def _ts(when: datetime) -> str:
-    """Timestamps are stored as ISO 8601 UTC with microseconds, so they sort as text."""
-    if when.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return when.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _dt(text: str) -> datetime:
-    # fromisoformat (C, reads the trailing Z since 3.11) is ~10x faster than strptime.
-    return datetime.fromisoformat(text)

@@ -1,0 +1,262 @@
+"""Inside one inbox: hear the messages (new first, oldest first, then saved) and act on them.
+
+Keys are the tables of ``domain.menu``. Every action goes through the services, which check
+the member's right and that the message still exists; this flow only decides what to say:
+- a key the member has no right for: "You do not have permission to ..." and nothing changes;
+- a message another member deleted meanwhile: "That message is no longer available", next one.
+A message becomes played for everyone when its playback starts (``Mailboxes.listen``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sipvm.domain.menu import (
+    MESSAGE_KEYS,
+    PLAYBACK_KEYS,
+    MessageAction,
+    PlaybackAction,
+    permitted,
+    seek,
+)
+from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
+from sipvm.flows.channel import CallChannel
+from sipvm.flows.session import (
+    MENU_ATTEMPTS,
+    Caller,
+    MenuServices,
+    ask,
+    name_prompt,
+    site_zone,
+)
+from sipvm.flows.share import share_message
+
+if TYPE_CHECKING:
+    from sipvm.services.messages import InboxSummary
+    from sipvm.storage.messages import ActionResult, Message
+
+log = logging.getLogger(__name__)
+
+PAUSE_WAIT_S = 30.0
+PAUSE_ROUNDS = 10
+"""A pause lasts at most PAUSE_WAIT_S * PAUSE_ROUNDS; then the message options play."""
+
+_NO_RIGHT_PROMPT = {
+    MessageAction.DELETE: "menu.no_delete_right",
+    MessageAction.SHARE: "menu.no_share_right",
+}
+
+
+async def walk_inbox(
+    channel: CallChannel, services: MenuServices, caller: Caller, inbox: InboxSummary
+) -> None:
+    """Announce the inbox and walk its messages until the caller goes back (or none are left)."""
+    prompts = services.prompts
+    ids = [m.id for m in await services.mailboxes.messages(inbox.ext, as_member=caller.member)]
+    intro = await name_prompt(services, inbox.ext)
+    if not ids:
+        await channel.play(intro + prompts.get("menu.no_messages"))
+        return
+    await channel.play(
+        intro + prompts.get("menu.counts", new=inbox.new, saved=inbox.old), interrupt="*"
+    )
+    walk = _Walk(channel, services, caller, inbox, ids)
+    await walk.run()
+
+
+class _Walk:
+    """The position in an inbox's message list and what each key does to it."""
+
+    def __init__(
+        self,
+        channel: CallChannel,
+        services: MenuServices,
+        caller: Caller,
+        inbox: InboxSummary,
+        ids: list[int],
+    ) -> None:
+        self.channel = channel
+        self.services = services
+        self.prompts = services.prompts
+        self.caller = caller
+        self.inbox = inbox
+        self.rights = frozenset(inbox.rights)
+        self.ids = ids
+        self.index = 0
+        ext = services.directory.current.get(inbox.ext)
+        self.zone = site_zone(services.directory.current, ext) if ext is not None else None
+
+    async def run(self) -> None:
+        while self.index < len(self.ids):
+            opened = await self.services.mailboxes.listen(
+                self.ids[self.index], as_member=self.caller.member
+            )
+            if opened is None:
+                await self.channel.play(self.prompts.get("menu.message_gone"))
+                del self.ids[self.index]
+                continue
+            message, audio = opened
+            action = await self._present(message, audio)
+            done = await self._act_until_moved(message, audio, action)
+            if done:
+                return
+        await self.channel.play(self.prompts.get("menu.no_more"))
+
+    async def _present(self, message: Message, audio: Path) -> MessageAction | None:
+        """Announce, envelope, then play the message; a key pressed on the way is returned."""
+        keys = "".join(PLAYBACK_KEYS)
+        key = await self.channel.play(
+            self._announcement() + self._envelope(message), interrupt=keys
+        )
+        if key is not None and key not in "*#0":
+            return MESSAGE_KEYS[key]
+        return await self._play(audio, message.duration_s)
+
+    async def _play(self, audio: Path, length_s: float) -> MessageAction | None:
+        """Play with * back, # forward, 0 pause; other message keys end playback and act."""
+        position = 0.0
+        while True:
+            stopped = await self.channel.play_message(
+                audio, start_s=position, interrupt="".join(PLAYBACK_KEYS)
+            )
+            if stopped.key is None:
+                return None
+            action = PLAYBACK_KEYS[stopped.key]
+            if isinstance(action, MessageAction):
+                return action
+            if action is PlaybackAction.PAUSE:
+                resumed = await self._pause()
+                if resumed is not None:
+                    return resumed
+                position = stopped.position_s
+            else:
+                position = seek(stopped.position_s, action, length_s)
+
+    async def _pause(self) -> MessageAction | None:
+        """Wait for 0 (resume: None) or another message key (returned)."""
+        await self.channel.play(self.prompts.get("menu.paused"), interrupt="0")
+        for _ in range(PAUSE_ROUNDS):
+            key = await self.channel.collect(max_digits=1, timeout_s=PAUSE_WAIT_S, terminators="")
+            if key == "0" or key == "":
+                if key == "0":
+                    return None
+                continue
+            if key in MESSAGE_KEYS and key != "*":
+                return MESSAGE_KEYS[key]
+        return None
+
+    async def _act_until_moved(
+        self, message: Message, audio: Path, action: MessageAction | None
+    ) -> bool:
+        """Handle keys on this message until the walk moves; True to leave the inbox."""
+        silent_rounds = 0
+        while True:
+            if action is None:
+                key = await ask(self.channel, self._options(), keys="".join(MESSAGE_KEYS))
+                if not key:
+                    silent_rounds += 1
+                    if silent_rounds >= MENU_ATTEMPTS:
+                        return True
+                    continue
+                action = MESSAGE_KEYS.get(key)
+                if action is None:
+                    await self.channel.play(self.prompts.get("common.invalid"))
+                    continue
+            if not permitted(action, self.rights):
+                await self.channel.play(self.prompts.get(_NO_RIGHT_PROMPT[action]))
+                action = None
+                continue
+            try:
+                moved = await self._do(action, message, audio)
+            except NotPermittedError:
+                # Rights changed during the call (the directory was re-applied).
+                await self.channel.play(
+                    self.prompts.get(_NO_RIGHT_PROMPT.get(action, "menu.no_access"))
+                )
+                moved = None
+            if moved is not None:
+                return moved
+            action = None
+
+    async def _do(self, action: MessageAction, message: Message, audio: Path) -> bool | None:
+        """Carry out ``action``: True leaves the inbox, False moves to another message,
+        None stays on this one (ask again)."""
+        play = self.channel.play
+        prompts = self.prompts
+        mailboxes = self.services.mailboxes
+        member = self.caller.member
+        if action is MessageAction.MAIN_MENU:
+            return True
+        if action in (MessageAction.NEXT, MessageAction.SAVE):
+            if action is MessageAction.SAVE:
+                await play(prompts.get("menu.message_saved"))
+            self.index += 1
+            return False
+        if action is MessageAction.REPEAT:
+            return False
+        if action is MessageAction.PREVIOUS:
+            if self.index == 0:
+                await play(prompts.get("menu.no_more"))
+                return None
+            self.index -= 1
+            return False
+        if action is MessageAction.ENVELOPE:
+            await play(self._envelope(message))
+            return None
+        if action is MessageAction.MARK_NEW:
+            result = await mailboxes.mark_new(message.id, as_member=member)
+            if result.message is None or result.message.deleted:
+                await play(prompts.get("menu.message_gone"))
+                del self.ids[self.index]
+                return False
+            await play(prompts.get("menu.marked_new"))
+            return None
+        if action is MessageAction.DELETE:
+            deleted: ActionResult | None
+            try:
+                deleted = await mailboxes.delete(message.id, as_member=member)
+            except NotFoundError:
+                deleted = None
+            gone = deleted is None or deleted.outcome != "done"  # another member was first
+            await play(prompts.get("menu.message_gone" if gone else "menu.deleted"))
+            del self.ids[self.index]
+            return False
+        if action is MessageAction.SHARE:
+            try:
+                await share_message(self.channel, self.services, self.caller, message)
+            except NotFoundError:
+                await play(prompts.get("menu.message_gone"))
+                del self.ids[self.index]
+                return False
+            except InvalidInputError as exc:
+                log.info("share of message %s by %s refused: %s", message.id, member, exc)
+                await play(prompts.get("deposit.no_mailbox"))
+            return None
+        raise AssertionError(f"unhandled action {action}")
+
+    def _announcement(self) -> list[Path]:
+        prompts = self.prompts
+        if self.index == 0:
+            return prompts.get("menu.first_message")
+        if self.index == len(self.ids) - 1:
+            return prompts.get("menu.last_message")
+        return prompts.get("menu.message_number", n=self.index + 1)
+
+    def _envelope(self, message: Message) -> list[Path]:
+        prompts = self.prompts
+        now = self.services.clock()
+        when = message.received_at
+        if self.zone is not None:
+            when, now = when.astimezone(self.zone), now.astimezone(self.zone)
+        files = prompts.get("menu.received", when=when, now=now)
+        number = "".join(c for c in message.caller if c.isdigit())
+        if not number:
+            return files + prompts.get("menu.from_unknown")
+        known = self.services.directory.current.get(number)
+        which = "menu.from_extension" if known is not None else "menu.from"
+        return files + prompts.get(which, caller=number)
+
+    def _options(self) -> list[Path]:
+        return self.prompts.get("menu.message_options") + self.prompts.get("menu.go_back")

@@ -1,0 +1,115 @@
+"""The desk-phone voicemail menu: log in, hear every inbox you were granted, walk them.
+
+1. ``flows.login``: PIN (and the extension, unless the phone identified it).
+2. ``*97*EXT`` (a pilot with an inbox): straight into inbox EXT when the member may play it;
+   otherwise "You do not have access to that inbox." — the same words whether EXT exists or
+   not — and on to the main menu.
+3. Main menu: "You have access to N inboxes." then, per page of nine, "For <name>, 2 new and
+   5 saved messages, press 1." (own inbox first, then by extension), ``#``/``*`` for the
+   next/previous page, ``0`` for the own inbox's options. A member with one inbox goes straight
+   into it; leaving it comes back here. Three rounds without an answer end the call.
+4. ``flows.inbox`` walks the chosen inbox; ``flows.options`` runs the mailbox options.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sipvm.domain.menu import page
+from sipvm.flows.channel import CallChannel
+from sipvm.flows.inbox import walk_inbox
+from sipvm.flows.login import log_in
+from sipvm.flows.options import mailbox_options
+from sipvm.flows.session import ANY_KEY, MENU_ATTEMPTS, Caller, MenuServices, ask, name_prompt
+
+if TYPE_CHECKING:
+    from sipvm.services.messages import InboxSummary
+
+log = logging.getLogger(__name__)
+
+
+async def voicemail_menu(
+    channel: CallChannel,
+    services: MenuServices,
+    *,
+    hint: str | None,
+    direct: str | None,
+    peer: str,
+    caller_id: str,
+) -> None:
+    """Run the whole desk-phone dialog on an answered call."""
+    member = await log_in(channel, services, hint=hint, peer=peer, caller=caller_id)
+    if member is None:
+        return
+    caller = Caller(member=member, peer=peer)
+    inboxes = await services.mailboxes.inboxes(member)
+    if direct is not None:
+        chosen = next((i for i in inboxes if i.ext == direct), None)
+        if chosen is not None:
+            await walk_inbox(channel, services, caller, chosen)
+        else:
+            await channel.play(services.prompts.get("menu.no_access"))
+    elif len(inboxes) == 1:
+        await walk_inbox(channel, services, caller, inboxes[0])
+    await _main_menu(channel, services, caller)
+    await channel.play(services.prompts.get("common.goodbye"))
+
+
+async def _main_menu(channel: CallChannel, services: MenuServices, caller: Caller) -> None:
+    prompts = services.prompts
+    page_number = 0
+    announced = False
+    silent = 0
+    while silent < MENU_ATTEMPTS:
+        inboxes = await services.mailboxes.inboxes(caller.member)  # fresh counts each round
+        current = page([i.ext for i in inboxes], page_number)
+        by_ext = {i.ext: i for i in inboxes}
+        files: list[Path] = []
+        if not announced:
+            count = len(inboxes)
+            files += (
+                prompts.get("login.inboxes_one")
+                if count == 1
+                else prompts.get("login.inboxes", n=count)
+            )
+            announced = True
+        for digit, ext in enumerate(current.entries, start=1):
+            files += await _entry(services, by_ext[ext], digit)
+        if current.has_next:
+            files += prompts.get("menu.more_inboxes")
+        if current.has_previous:
+            files += prompts.get("menu.earlier_inboxes")
+        own = next((i for i in inboxes if i.own), None)
+        if own is not None:
+            files += prompts.get("menu.options_key")
+        key = await ask(channel, files, keys=ANY_KEY)
+        if not key:
+            silent += 1
+            continue
+        silent = 0
+        chosen = current.selected(key)
+        if chosen is not None:
+            await walk_inbox(channel, services, caller, by_ext[chosen])
+        elif key == "#" and current.has_next:
+            page_number += 1
+        elif key == "*":
+            if not current.has_previous:
+                return
+            page_number -= 1
+        elif key == "0" and own is not None:
+            await mailbox_options(channel, services, caller)
+        else:
+            await channel.play(prompts.get("common.invalid"))
+
+
+async def _entry(services: MenuServices, inbox: InboxSummary, digit: int) -> list[Path]:
+    """ "For <name>, 2 new and 5 saved messages, press 1." """
+    prompts = services.prompts
+    return (
+        prompts.get("menu.inbox_for")
+        + await name_prompt(services, inbox.ext)
+        + prompts.get("menu.inbox_counts", new=inbox.new, saved=inbox.old)
+        + prompts.get("menu.press", key=str(digit))
+    )

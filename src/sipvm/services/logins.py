@@ -1,0 +1,139 @@
+"""Desk-phone logins: who is calling, PIN checks with lockout, PIN changes by phone.
+
+Security rules:
+- A wrong extension and a wrong PIN cost the same (one scrypt each) and get the same answer.
+- 5 failures for an extension or 20 from one source in 15 minutes lock it for 15 minutes
+  (``domain.lockout``); locks and failures are stored, so a restart does not lift them.
+- Every failure and lock is one line on the ``sipvm.security`` logger, in a fixed
+  ``key=value`` form that fail2ban can match (``source=<HOST>``). No PIN ever appears, and an
+  extension that does not exist is logged as ``unknown`` (it may be a PIN typed at the wrong
+  prompt).
+- A PIN changed by phone stays in force until an admin writes a *different* PIN for the
+  extension into the directory file (re-applying the same file keeps it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sipvm.domain.lockout import LockoutPolicy, LoginOutcome
+from sipvm.domain.model import Extension
+from sipvm.domain.pins import hash_pin, pin_problem, verify_pin
+from sipvm.errors import InvalidInputError, NotFoundError
+from sipvm.services.directory import DirectoryService
+from sipvm.storage.logins import SqliteLoginRepo
+
+log = logging.getLogger(__name__)
+security_log = logging.getLogger("sipvm.security")
+
+
+class LoginService:
+    """Checks PINs of users and common areas, with lockout, and changes them."""
+
+    def __init__(
+        self,
+        directory: DirectoryService,
+        repo: SqliteLoginRepo,
+        clock: Callable[[], datetime],
+        *,
+        policy: LockoutPolicy | None = None,
+    ) -> None:
+        self._directory = directory
+        self._repo = repo
+        self._clock = clock
+        self.policy = policy or LockoutPolicy()
+
+    def desk_phone(self, identity: str) -> str | None:
+        """The user or common area whose desk phone ``identity`` (a SIP URI user part or an
+        AOR ``user@host``) is, or None."""
+        for who in self._directory.current.extensions.values():
+            if not who.kind.has_owner or not who.phones:
+                continue
+            if identity == who.ext or any(_aor_matches(identity, aor) for aor in who.phones):
+                return who.ext
+        return None
+
+    async def login(self, ext: str, pin: str, *, peer: str, caller: str = "") -> LoginOutcome:
+        """Check ``pin`` for ``ext`` on behalf of a caller from ``peer`` (an address)."""
+        now = self._clock()
+        who = self._owner(ext)
+        key = ext if who is not None else _opaque(ext)
+        source = f"{peer}/{caller}"
+        shown = ext if who is not None else "unknown"
+        pin_hash = await self._pin_hash(who) if who is not None else None
+        # Always one scrypt, locked or not, known or not: timing tells nothing.
+        matches = await asyncio.to_thread(verify_pin, pin, pin_hash)
+        locked = await self._repo.locked_until(key, source, now)
+        if locked is not None:
+            security_log.warning(
+                "login refused: source=%s caller=%s extension=%s reason=locked until=%s",
+                peer,
+                caller or "-",
+                shown,
+                locked.isoformat(timespec="seconds"),
+            )
+            return LoginOutcome.LOCKED
+        if matches and who is not None:
+            await self._repo.clear_failures(key)
+            log.info("login: extension %s from %s", ext, peer)
+            return LoginOutcome.OK
+        counts = await self._repo.record_failure(key, source, now, self.policy)
+        reason = "wrong-pin" if who is not None else "unknown-extension"
+        security_log.warning(
+            "login failed: source=%s caller=%s extension=%s reason=%s",
+            peer,
+            caller or "-",
+            shown,
+            reason,
+        )
+        for scope in counts.locked:
+            security_log.warning(
+                "login locked: source=%s caller=%s extension=%s scope=%s until=%s",
+                peer,
+                caller or "-",
+                shown,
+                scope.value,
+                counts.until.isoformat(timespec="seconds") if counts.until else "-",
+            )
+        return LoginOutcome.FAILED
+
+    async def change_pin(self, ext: str, new_pin: str) -> None:
+        """Set the PIN of ``ext`` (by phone). Raises InvalidInputError naming the rule broken."""
+        who = self._owner(ext)
+        if who is None:
+            raise NotFoundError(f"no user or common area has extension {ext}")
+        problem = pin_problem(new_pin, ext)
+        if problem is not None:
+            raise InvalidInputError(f"the new PIN for {ext} was refused: {problem}")
+        new_hash = await asyncio.to_thread(hash_pin, new_pin)
+        await self._repo.set_phone_pin(
+            ext, new_hash, directory_hash=who.pin_hash or "", at=self._clock()
+        )
+        log.info("extension %s changed its PIN by phone", ext)
+
+    async def _pin_hash(self, who: Extension) -> str | None:
+        """The PIN in force: one set by phone, unless the directory's PIN changed since."""
+        phone = await self._repo.phone_pin(who.ext)
+        if phone is not None and phone[1] == (who.pin_hash or ""):
+            return phone[0]
+        return who.pin_hash
+
+    def _owner(self, ext: str) -> Extension | None:
+        who = self._directory.current.get(ext)
+        return who if who is not None and who.kind.has_owner else None
+
+
+def _aor_matches(identity: str, aor: str) -> bool:
+    """``sip:1001@pbx`` matches "1001@pbx" and "1001"."""
+    bare = aor.split(":", 1)[1] if aor.lower().startswith(("sip:", "sips:")) else aor
+    bare = bare.split(";", 1)[0]
+    return identity in (bare, bare.split("@", 1)[0])
+
+
+def _opaque(typed: str) -> str:
+    """What is stored for an extension that does not exist (it may be a mistyped PIN)."""
+    return "unknown:" + hashlib.sha256(typed.encode()).hexdigest()[:16]
