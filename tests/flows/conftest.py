@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sipvm.app import App
+from sipvm.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from tests.flows.menu_kit import MenuKit
 
 
 class IdPrompts:
@@ -24,3 +33,13 @@ class DictGreetings:
 
     async def path_for(self, inbox: str, kind: str) -> Path | None:
         return self.files.get((inbox, kind))
+
+
+@pytest.fixture
+async def kit(app: App, clock: FakeClock, tmp_path: Path) -> MenuKit:
+    """The menu test kit over the ``app`` store, its directory applied (Ann: play on 2001)."""
+    from tests.flows.menu_kit import MenuKit  # it imports IdPrompts from here
+
+    made = MenuKit(app, clock, tmp_path)
+    await made.use_directory()
+    return made
