@@ -260,3 +260,18 @@ async def test_ben_logs_in_as_well(kit: MenuKit) -> None:
     assert "menu.deleted" in channel.played()
     assert (await kit.message(mid)).deleted_by == BEN
     _ = ANN
+
+
+async def test_pound_during_the_inbox_intro_goes_straight_to_the_message(kit: MenuKit) -> None:
+    mid = await kit.deposit("2001", 600)
+    channel = await kit.call([*LOGIN, "2", "#", "", "*"])
+    played = channel.played()
+    assert played_messages(channel) == [((await stems(kit, mid))[0], 0.0)]
+    assert "menu.first_message" not in played and "menu.received" not in played
+
+
+async def test_star_during_the_inbox_intro_goes_back(kit: MenuKit) -> None:
+    await kit.deposit("2001", 600)
+    channel = await kit.call([*LOGIN, "2", "*", WAIT, WAIT, WAIT])
+    assert played_messages(channel) == []
+    assert channel.played().count("menu.options_key") == 4  # the menu, then three more rounds

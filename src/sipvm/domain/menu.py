@@ -7,6 +7,9 @@ In the main menu (the list of inboxes a member may reach)
     #     next page of inboxes (more than 9)      *  previous page (on the first: end the call)
     0     mailbox options of the caller's own inbox
 
+Entering an inbox: its name and counts; ``*`` back to the main menu, ``#`` straight to the
+first message (no announcement or envelope).
+
 While a message plays                     After it played (or any time, to act on it)
     *     back 3 seconds                      3  envelope again (time received, caller)
     #     forward 3 seconds                   4  previous message   5 repeat   6 next

@@ -59,10 +59,13 @@ async def walk_inbox(
     if not ids:
         await channel.play(intro + prompts.get("menu.no_messages"))
         return
-    await channel.play(
-        intro + prompts.get("menu.counts", new=inbox.new, saved=inbox.old), interrupt="*"
+    pressed = await channel.play(
+        intro + prompts.get("menu.counts", new=inbox.new, saved=inbox.old), interrupt="*#"
     )
+    if pressed == "*":
+        return
     walk = _Walk(channel, services, caller, inbox, ids)
+    walk.skip_announcement = pressed == "#"  # straight to the first message
     await walk.run()
 
 
@@ -85,6 +88,7 @@ class _Walk:
         self.rights = frozenset(inbox.rights)
         self.ids = ids
         self.index = 0
+        self.skip_announcement = False
         ext = services.directory.current.get(inbox.ext)
         self.zone = site_zone(services.directory.current, ext) if ext is not None else None
 
@@ -106,6 +110,9 @@ class _Walk:
 
     async def _present(self, message: Message, audio: Path) -> MessageAction | None:
         """Announce, envelope, then play the message; a key pressed on the way is returned."""
+        if self.skip_announcement:
+            self.skip_announcement = False
+            return await self._play(audio, message.duration_s)
         keys = "".join(PLAYBACK_KEYS)
         key = await self.channel.play(
             self._announcement() + self._envelope(message), interrupt=keys

@@ -4,8 +4,8 @@
 2. ``*97*EXT`` (a pilot with an inbox): straight into inbox EXT when the member may play it;
    otherwise "You do not have access to that inbox." — the same words whether EXT exists or
    not — and on to the main menu.
-3. Main menu: "You have access to N inboxes." then, per page of nine, "For <name>, 2 new and
-   5 saved messages, press 1." (own inbox first, then by extension), ``#``/``*`` for the
+3. Main menu: "You have access to N inboxes." then, per page of nine, "For <name>, 2 new,
+   5 saved, press 1." (own inbox first, then by extension), ``#``/``*`` for the
    next/previous page, ``0`` for the own inbox's options. A member with one inbox goes straight
    into it; leaving it comes back here. Three rounds without an answer end the call.
 4. ``flows.inbox`` walks the chosen inbox; ``flows.options`` runs the mailbox options.
@@ -105,7 +105,7 @@ async def _main_menu(channel: CallChannel, services: MenuServices, caller: Calle
 
 
 async def _entry(services: MenuServices, inbox: InboxSummary, digit: int) -> list[Path]:
-    """ "For <name>, 2 new and 5 saved messages, press 1." """
+    """ "For <name>, 2 new, 5 saved, press 1." """
     prompts = services.prompts
     return (
         prompts.get("menu.inbox_for")

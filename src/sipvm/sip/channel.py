@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sipvm.audio.wav import header_is_final, read_wav_info
 from sipvm.errors import CorruptAudioError
-from sipvm.flows.channel import CallerHungUp, Recording, TransferResult
+from sipvm.flows.channel import CallerHungUp, Playback, Recording, TransferResult
 from sipvm.sip.engine import PjEngine
 from sipvm.sip.events import (
     CallEnded,
@@ -35,6 +35,8 @@ SILENCE_LEVEL = 10
 POLL_S = 0.1
 #: Longest a single prompt may play before it is assumed stuck.
 MAX_PROMPT_S = 600.0
+#: How long past its expected end a message may play before it is assumed stuck.
+MESSAGE_SLACK_S = 10.0
 
 
 class PjCallChannel:
@@ -122,6 +124,73 @@ class PjCallChannel:
         self._finished_players.discard(token)
         self._check()
         return self._take(interrupt)
+
+    async def play_message(
+        self, file: Path, *, start_s: float = 0.0, interrupt: str = ""
+    ) -> Playback:
+        """Play one recording from ``start_s`` seconds in (clamped to the recording); a key in
+        ``interrupt`` (typed now or before) stops it and comes back with the position reached.
+
+        A key typed before the call wins, even when ``start_s`` is past the end: it is
+        returned at once with the (clamped) start. Otherwise a start at or past the end
+        returns ``Playback(None, length)`` at once. Seconds are counted in the file's own
+        sample rate (from its header).
+        """
+        self._check()
+        info = read_wav_info(file)
+        rate, length = info.sample_rate, info.duration_s
+        start_frame = round(min(max(start_s, 0.0), length) * rate)
+        start = start_frame / rate
+        pressed = self._take(interrupt)
+        if pressed:
+            return Playback(pressed, start)
+        if start_frame >= info.frames:
+            return Playback(None, length)
+        start_samples = start_frame * info.channels  # pjsua2 counts every channel's samples
+        token = await self._engine.run(
+            lambda: self._engine.play_file(self.key, file, start_samples)
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if token is None:
+            self._check()
+            return Playback(None, length)
+        await self._wait_until(
+            lambda: (
+                self._ended
+                or token in self._finished_players
+                or any(d in interrupt for d in self._digits)
+            ),
+            length - start + MESSAGE_SLACK_S,
+        )
+        played_out = token in self._finished_players
+        samples = -1
+        if not played_out and not self._ended:
+
+            def stop() -> int:
+                # Read the position and stop in one job, so both see the same frame.
+                reached = self._engine.playback_position(self.key, token)
+                self._engine.stop_playing(self.key, token)
+                return reached
+
+            samples = await self._engine.run(stop)
+            played_out = token in self._finished_players  # EOF may have overtaken the key
+        self._finished_players.discard(token)
+        self._check()
+        if played_out:
+            position = length
+        elif samples > 0:
+            position = samples / info.channels / rate
+        else:
+            # pjmedia reports 0 once it has read ahead to the end of the file (and after
+            # EOF): the clock is the best estimate left.
+            position = start + (loop.time() - started)
+        key = self._take(interrupt)
+        if key is None:
+            if not played_out:
+                log.warning("message %s stuck at %.1f s; stopped", file.name, position)
+            return Playback(None, length)
+        return Playback(key, min(max(position, 0.0), length))
 
     async def collect(
         self,

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import pjsua2 as pj
 
+from sipvm.audio.wav import read_wav_info
 from sipvm.sip.events import (
     CallEnded,
     CallEvent,
@@ -328,6 +329,50 @@ class PjEngine:
         player.startTransmit(call.audio)
         call.player = player  # replaces (and so stops) any earlier one
         return token
+
+    def play_file(self, key: int, file: Path, start_samples: int = 0) -> int | None:
+        """Start playing one WAV to the caller from ``start_samples`` in; returns a token its
+        PlaybackEnded carries (None when the call or its audio is gone).
+
+        Positions are pjsua2's "samples" (measured): samples of the file's own rate, all
+        channels counted, for PCM and A-law alike, whatever the bridge rate.
+
+        Raises:
+            ValueError: ``start_samples`` is negative or not before the end of the audio.
+            CorruptAudioError: ``start_samples`` is given and the file's header is unreadable.
+        """
+        call = self._call(key)
+        if call is None or call.audio is None:
+            return None
+        if start_samples:
+            # pjmedia asserts (the process aborts) on a position at or past the end of the
+            # data chunk. Checked before the player exists: a traceback holding a player
+            # would release it in whichever thread drops the exception.
+            info = read_wav_info(file)
+            size = info.frames * info.channels
+            if not 0 < start_samples < size:
+                raise ValueError(f"start {start_samples} is outside {file.name} (0..{size})")
+        token = next(self._tokens)
+        player = _Player(self, key, token)
+        player.createPlayer(str(file), pj.PJMEDIA_FILE_NO_LOOP)
+        if start_samples:
+            player.setPos(start_samples)
+        player.startTransmit(call.audio)
+        call.player = player  # replaces (and so stops) any earlier one
+        return token
+
+    def playback_position(self, key: int, token: int) -> int:
+        """Where player ``token`` is, in samples of its file (see ``play_file``); -1 when it
+        is not the call's current player.
+
+        Measured trap: pjmedia reads 0 here once its read-ahead buffer has reached the end of
+        the file (a seek into the last 4000 bytes, or a file whose length is not a whole
+        number of buffers) and after EOF, so 0 means "unknown" unless playback started at 0.
+        """
+        call = self._call(key)
+        if call is None or call.player is None or call.player.token != token:
+            return -1
+        return int(call.player.getPos())
 
     def stop_playing(self, key: int, token: int) -> None:
         """Stop the player ``token`` if it is still the call's current one."""
