@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
+from sipvm.domain.messages import DepositFacts
 from sipvm.flows.router import CallRouter, RouterSettings
+from sipvm.flows.session import MenuServices
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.fake_channel import HANGUP, FakeChannel, Speak
+from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak
+from sipvm.testing.tones import write_tone_wav
 
 from .conftest import DictGreetings, IdPrompts
 
@@ -36,19 +39,31 @@ class FakeControl:
         self.rejected.append((key, status, headers))
 
 
-def router(app: App, clock: FakeClock, **kw: object) -> CallRouter:
+def router(app: App, clock: FakeClock, *, menu: bool = False, **kw: object) -> CallRouter:
     settings = RouterSettings(
         trusted_peers=frozenset({"127.0.0.2"}),
         pilots=frozenset({"*97", "voicemail"}),
         **kw,  # type: ignore[arg-type]
     )
+    prompts = IdPrompts()
     return CallRouter(
         settings,
         app.directory,
-        prompts=IdPrompts(),
+        prompts=prompts,
         greetings=DictGreetings(),
         sink=app.deposits,
         clock=clock,
+        menu=MenuServices(
+            directory=app.directory,
+            mailboxes=app.messages,
+            greetings=app.greetings,
+            logins=app.logins,
+            prompts=prompts,
+            clock=clock,
+            scratch=app.files.scratch_file,
+        )
+        if menu
+        else None,
     )
 
 
@@ -145,3 +160,39 @@ async def test_disabled_inbox_sounds_like_an_unknown_one(
     await router(app, clock).on_invite(control, 9, raw, "127.0.0.2:5060")
     assert control.channel is not None
     assert control.channel.played() == ["deposit.no_mailbox", "common.goodbye"]
+
+
+# --- the desk-phone menu ------------------------------------------------------------------------
+
+
+async def test_pilot_from_a_desk_phone_asks_only_its_pin(app: App, clock: FakeClock) -> None:
+    control = FakeControl(["739164#", WAIT, WAIT, WAIT])  # Bob's PIN (P-Asserted-Identity 1002)
+    await router(app, clock, menu=True).on_invite(
+        control, 10, invite("pai_pilot.sip"), "127.0.0.2:5060"
+    )
+    assert control.channel is not None
+    played = control.channel.played()
+    assert played[:2] == ["login.password", "login.inboxes"]
+    assert ("hangup", None) in control.channel.transcript
+
+
+async def test_pilot_with_an_inbox_goes_there_after_login(app: App, clock: FakeClock) -> None:
+    await app.deposits.deposit_file(
+        DepositFacts(inbox="2001", received_at=clock(), caller="5550100"),
+        write_tone_wav(Path(str(app.data_dir)) / "t.wav", 700, 3.0),
+    )
+    # From 5551234 is no desk phone: extension first. Bob may play 2001.
+    control = FakeControl(["1002#", "739164#", "#", "", "*", WAIT, WAIT, WAIT])
+    raw = invite("plain_invite.sip").replace("sip:2001@10.0.0.20", "sip:*97*2001@10.0.0.20")
+    await router(app, clock, menu=True).on_invite(control, 11, raw, "127.0.0.2:5060")
+    assert control.channel is not None
+    assert [op for op, _ in control.channel.transcript].count("play_message") == 1
+    assert control.channel.played()[:3] == ["login.extension", "login.password", "menu.inbox"]
+
+
+async def test_a_call_diverted_to_the_pilot_is_still_a_deposit(app: App, clock: FakeClock) -> None:
+    control = FakeControl(["#", Speak(4.0, ended_by="hangup")])
+    await router(app, clock, menu=True).on_invite(
+        control, 12, invite("asterisk_diversion_no_answer.sip"), "127.0.0.2:5060"
+    )
+    assert len(await app.messages.messages("2001")) == 1
