@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sipvm.errors import NotPermittedError
 from sipvm.flows.channel import CallerHungUp
 from sipvm.testing.fake_channel import HANGUP, KEY_AFTER_S, WAIT
 from tests.flows.menu_kit import ANN, ANN_PIN, BEN, BEN_PIN, MenuKit, played_messages
@@ -275,3 +276,32 @@ async def test_star_during_the_inbox_intro_goes_back(kit: MenuKit) -> None:
     channel = await kit.call([*LOGIN, "2", "*", WAIT, WAIT, WAIT])
     assert played_messages(channel) == []
     assert channel.played().count("menu.options_key") == 4  # the menu, then three more rounds
+
+
+async def test_a_message_whose_audio_is_unreadable_is_skipped_not_fatal(kit: MenuKit) -> None:
+    broken = await kit.deposit("2001", 500)
+    kit.clock.advance(minutes=1)
+    good = await kit.deposit("2001", 600)
+    kit.app.files.path((await kit.message(broken)).audio).write_bytes(b"not a wav")
+    # The broken one's announcement, the "no longer available", then the good one.
+    channel = await kit.call([*enter("2"), "", "", *LISTEN, "*"])
+    assert "menu.message_gone" in channel.played()
+    assert [s for s, _ in played_messages(channel)] == await stems(kit, good)
+
+
+async def test_access_taken_away_during_the_call_is_said(kit: MenuKit) -> None:
+    await kit.deposit("2001", 600)
+    messages = kit.app.messages
+
+    class RevokedOnOpen:
+        def __getattr__(self, name: str) -> object:
+            return getattr(messages, name)
+
+        async def messages(self, inbox: str, *, as_member: str | None = None) -> object:
+            await kit.use_directory(ann_rights=("play",), extra="")  # unchanged rights...
+            raise NotPermittedError("1001 does not have the play right on inbox 2001")
+
+    services = replace(kit.services(), mailboxes=RevokedOnOpen())  # type: ignore[arg-type]
+    channel = await kit.call([*LOGIN, "2", WAIT, WAIT, WAIT], services=services)
+    assert "menu.no_access" in channel.played()
+    assert channel.played()[-1] == "common.goodbye"

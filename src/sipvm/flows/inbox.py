@@ -21,7 +21,7 @@ from sipvm.domain.menu import (
     permitted,
     seek,
 )
-from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
+from sipvm.errors import CorruptAudioError, InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.session import (
     MENU_ATTEMPTS,
@@ -102,7 +102,14 @@ class _Walk:
                 del self.ids[self.index]
                 continue
             message, audio = opened
-            action = await self._present(message, audio)
+            try:
+                action = await self._present(message, audio)
+            except (CorruptAudioError, OSError) as exc:
+                # The row is there but its audio is not readable: say so, keep going.
+                log.error("message %s: cannot play %s: %s", message.id, audio, exc)
+                await self.channel.play(self.prompts.get("menu.message_gone"))
+                self.index += 1
+                continue
             done = await self._act_until_moved(message, audio, action)
             if done:
                 return

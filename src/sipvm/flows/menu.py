@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipvm.domain.menu import page
+from sipvm.errors import NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.inbox import walk_inbox
 from sipvm.flows.login import log_in
@@ -48,11 +49,11 @@ async def voicemail_menu(
     if direct is not None:
         chosen = next((i for i in inboxes if i.ext == direct), None)
         if chosen is not None:
-            await walk_inbox(channel, services, caller, chosen)
+            await _open(channel, services, caller, chosen)
         else:
             await channel.play(services.prompts.get("menu.no_access"))
     elif len(inboxes) == 1:
-        await walk_inbox(channel, services, caller, inboxes[0])
+        await _open(channel, services, caller, inboxes[0])
     await _main_menu(channel, services, caller)
     await channel.play(services.prompts.get("common.goodbye"))
 
@@ -91,7 +92,7 @@ async def _main_menu(channel: CallChannel, services: MenuServices, caller: Calle
         silent = 0
         chosen = current.selected(key)
         if chosen is not None:
-            await walk_inbox(channel, services, caller, by_ext[chosen])
+            await _open(channel, services, caller, by_ext[chosen])
         elif key == "#" and current.has_next:
             page_number += 1
         elif key == "*":
@@ -102,6 +103,19 @@ async def _main_menu(channel: CallChannel, services: MenuServices, caller: Calle
             await mailbox_options(channel, services, caller)
         else:
             await channel.play(prompts.get("common.invalid"))
+
+
+async def _open(
+    channel: CallChannel, services: MenuServices, caller: Caller, inbox: InboxSummary
+) -> None:
+    """Walk an inbox; access taken away meanwhile (a directory change) is said, not raised."""
+    try:
+        await walk_inbox(channel, services, caller, inbox)
+    except (NotPermittedError, NotFoundError) as exc:
+        log.info(
+            "member %s lost access to inbox %s during the call: %s", caller.member, inbox.ext, exc
+        )
+        await channel.play(services.prompts.get("menu.no_access"))
 
 
 async def _entry(services: MenuServices, inbox: InboxSummary, digit: int) -> list[Path]:
