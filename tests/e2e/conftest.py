@@ -6,6 +6,7 @@ it trusts send from 127.0.0.2, so anything from 127.0.0.1 (the scanners) is untr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -17,10 +18,16 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from sipvm.app import App
+from sipvm.domain.messages import DepositFacts
+from sipvm.storage.messages import AuditEntry, Message, SqliteMessageRepo
+from sipvm.testing.tones import write_tone_wav
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "provisioning" / "examples" / "small-office.toml"
@@ -139,6 +146,42 @@ def start_server(
     proc.kill()
     proc.communicate()
     raise AssertionError("sipvm serve did not start:\n" + "\n".join(server.log))
+
+
+def seed_message(
+    server: Server, tmp: Path, inbox: str, freq_hz: float = 1200.0, seconds: float = 3.0
+) -> int:
+    """Store a message of a ``freq_hz`` tone in ``inbox`` while the server runs (the store is
+    shared: SQLite WAL); returns its id."""
+
+    async def run() -> int:
+        app = await App.open(server.data)
+        try:
+            wav = write_tone_wav(tmp / f"seed-{freq_hz:.0f}.wav", freq_hz, seconds)
+            facts = DepositFacts(inbox=inbox, received_at=datetime.now(UTC), caller="5551234")
+            stored = await app.deposits.deposit_file(facts, wav)
+            assert stored is not None
+            return stored.id
+        finally:
+            await app.close()
+
+    return asyncio.run(run())
+
+
+def stored_message(server: Server, message_id: int) -> tuple[Message, list[AuditEntry]]:
+    """A message as the store holds it (deleted ones too, until purged) and its audit trail."""
+
+    async def run() -> tuple[Message, list[AuditEntry]]:
+        app = await App.open(server.data)
+        try:
+            repo = SqliteMessageRepo(app.db)
+            found = await repo.get(message_id)
+            assert found is not None, f"message {message_id} is not in the store"
+            return found, await repo.audit_trail(message_id)
+        finally:
+            await app.close()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture

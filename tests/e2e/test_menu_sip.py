@@ -8,21 +8,15 @@ and the main number's (3001); Bob (1002, PIN 739164) has every right on the Sale
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sipvm.app import App
-from sipvm.domain.messages import DepositFacts
-from sipvm.storage.messages import AuditEntry, Message, SqliteMessageRepo
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
+from sipvm.testing.tones import read_pcm_mono, seconds_with_tone
 
-from .conftest import PBX_HOST, Kit, Server
+from .conftest import PBX_HOST, Kit, Server, seed_message, stored_message
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,39 +25,6 @@ pytestmark = [
 
 CAROL, CAROL_PIN = "1003", "315972"
 BOB, BOB_PIN = "1002", "739164"
-
-
-def seed(server: Server, tmp: Path, inbox: str, freq_hz: float, seconds: float = 3.0) -> int:
-    """Store a message of a ``freq_hz`` tone in ``inbox`` (the store is shared with the server)."""
-
-    async def run() -> int:
-        app = await App.open(server.data)
-        try:
-            wav = write_tone_wav(tmp / f"seed-{freq_hz:.0f}.wav", freq_hz, seconds)
-            facts = DepositFacts(inbox=inbox, received_at=datetime.now(UTC), caller="5551234")
-            stored = await app.deposits.deposit_file(facts, wav)
-            assert stored is not None
-            return stored.id
-        finally:
-            await app.close()
-
-    return asyncio.run(run())
-
-
-def stored(server: Server, message_id: int) -> tuple[Message, list[AuditEntry]]:
-    """A message as the store holds it (deleted ones too) and its audit trail."""
-
-    async def run() -> tuple[Message, list[AuditEntry]]:
-        app = await App.open(server.data)
-        try:
-            repo = SqliteMessageRepo(app.db)
-            found = await repo.get(message_id)
-            assert found is not None
-            return found, await repo.audit_trail(message_id)
-        finally:
-            await app.close()
-
-    return asyncio.run(run())
 
 
 def menu_call(
@@ -109,8 +70,8 @@ def heard(kit: Kit, name: str) -> Any:
 def test_member_hears_the_shared_inbox_message_and_it_is_played_for_everyone(
     server: Server, kit: Kit
 ) -> None:
-    lobby = seed(server, kit.tmp, "1900", 1200)
-    seed(server, kit.tmp, BOB, 900)
+    lobby = seed_message(server, kit.tmp, "1900", 1200)
+    seed_message(server, kit.tmp, BOB, 900)
     steps = [*log_in(CAROL_PIN), *open_and_hear("3"), {"hangup": True}]  # 3: the lobby phone
     report = kit.peer("carol", menu_call(server, "carol", CAROL, steps)).report(90)
     assert report["calls"][0]["status"] == 200, report
@@ -125,8 +86,8 @@ def test_member_hears_the_shared_inbox_message_and_it_is_played_for_everyone(
 
 
 def test_delete_without_and_with_the_right(server: Server, kit: Kit) -> None:
-    bobs = seed(server, kit.tmp, BOB, 900)
-    lobby = seed(server, kit.tmp, "1900", 1200)
+    bobs = seed_message(server, kit.tmp, BOB, 900)
+    lobby = seed_message(server, kit.tmp, "1900", 1200)
     steps = [
         *log_in(CAROL_PIN),
         *open_and_hear("2"),  # Bob's inbox: Carol may only play
@@ -142,7 +103,7 @@ def test_delete_without_and_with_the_right(server: Server, kit: Kit) -> None:
     kit.peer("carol", menu_call(server, "carol", CAROL, steps, timeout=90)).report(120)
     assert [m["id"] for m in listed(server, BOB, BOB)] == [bobs]
     assert listed(server, "1900", "1900") == []
-    message, trail = stored(server, lobby)
+    message, trail = stored_message(server, lobby)
     assert message.deleted_by == CAROL  # deleted for everyone, the owner included
     assert [(e.actor, e.action) for e in trail] == [
         ("caller", "deposit"),
@@ -152,7 +113,7 @@ def test_delete_without_and_with_the_right(server: Server, kit: Kit) -> None:
 
 
 def test_share_reaches_the_target_with_the_audio(server: Server, kit: Kit) -> None:
-    original = seed(server, kit.tmp, "2001", 1500)
+    original = seed_message(server, kit.tmp, "2001", 1500)
     steps = [
         *log_in(BOB_PIN),
         *open_and_hear("2"),  # Bob: own 1002, then the Sales queue 2001
