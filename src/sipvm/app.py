@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from sipvm.flows.deposit import Prompts
+from sipvm.flows.session import MenuServices
 from sipvm.services.deposits import DepositService
 from sipvm.services.directory import DirectoryService
 from sipvm.services.greetings import GreetingService
@@ -66,6 +68,18 @@ class App:
             deposits=DepositService(directory, message_repo, files, clock),
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
             logins=LoginService(directory, SqliteLoginRepo(db), clock),
+        )
+
+    def menu_services(self, prompts: Prompts, clock: Callable[[], datetime]) -> MenuServices:
+        """What the desk-phone menu flows use, over this app's services."""
+        return MenuServices(
+            directory=self.directory,
+            mailboxes=self.messages,
+            greetings=self.greetings,
+            logins=self.logins,
+            prompts=prompts,
+            clock=clock,
+            scratch=self.files.scratch_file,
         )
 
     async def close(self) -> None:

@@ -95,7 +95,6 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
     """Load the prompts (a missing sound stops the start) and start the SIP worker."""
     # Imported here so that the other commands never load pjsua2.
     from sipvm.flows.router import CallRouter, RouterSettings
-    from sipvm.flows.session import MenuServices
     from sipvm.prompts import (
         DEFAULT_SOUNDS_DIR,
         default_extra_dir,
@@ -123,15 +122,7 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
         greetings=app.greetings,
         sink=app.deposits,
         clock=utc_now,
-        menu=MenuServices(
-            directory=app.directory,
-            mailboxes=app.messages,
-            greetings=app.greetings,
-            logins=app.logins,
-            prompts=prompts,
-            clock=utc_now,
-            scratch=app.files.scratch_file,
-        ),
+        menu=app.menu_services(prompts, utc_now),
     )
     engine = EngineConfig(
         bind=settings.sip.bind, port=settings.sip.port, rtp_port=settings.sip.rtp_port

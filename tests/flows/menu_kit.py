@@ -111,15 +111,7 @@ class MenuKit:
         return stored.id
 
     def services(self) -> MenuServices:
-        return MenuServices(
-            directory=self.app.directory,
-            mailboxes=self.app.messages,
-            greetings=self.app.greetings,
-            logins=self.app.logins,
-            prompts=self.prompts,
-            clock=self.clock,
-            scratch=self.app.files.scratch_file,
-        )
+        return self.app.menu_services(self.prompts, self.clock)
 
     async def call(
         self,

@@ -9,7 +9,6 @@ import pytest
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
 from sipvm.flows.router import CallRouter, RouterSettings
-from sipvm.flows.session import MenuServices
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak
 from sipvm.testing.tones import write_tone_wav
@@ -53,17 +52,7 @@ def router(app: App, clock: FakeClock, *, menu: bool = False, **kw: object) -> C
         greetings=DictGreetings(),
         sink=app.deposits,
         clock=clock,
-        menu=MenuServices(
-            directory=app.directory,
-            mailboxes=app.messages,
-            greetings=app.greetings,
-            logins=app.logins,
-            prompts=prompts,
-            clock=clock,
-            scratch=app.files.scratch_file,
-        )
-        if menu
-        else None,
+        menu=app.menu_services(prompts, clock) if menu else None,
     )
 
 
