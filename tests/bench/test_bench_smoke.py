@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from tests.bench import bench_menu_latency
 from tests.bench.bench_listings import run
 from tests.bench.bench_login_timing import run as login_timing
 
@@ -22,3 +25,17 @@ async def test_login_timing_benchmark_runs_and_prints_figures() -> None:
     for line in lines[:2]:
         assert re.search(r"p50 +[0-9.]+ ms +p99 +[0-9.]+ ms", line), line
     assert re.fullmatch(r"difference of medians: [+-][0-9.]+ ms", lines[2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dialog", "digits"), [("deposit", 2), ("menu-barge-in", 3)])
+def test_menu_latency_benchmark_runs_and_prints_figures(dialog: str, digits: int) -> None:
+    lines = bench_menu_latency.run(digits, dialog)
+    assert lines[0].startswith(f'DTMF -> next prompt, dialog "{dialog}"')
+    assert f"{digits} digits measured in 1 calls" in lines[1]
+    number = r"-?[0-9]+\.[0-9]"
+    figures = rf" +{number} +{number} +{number} +{number} +{digits}$"
+    for label in ("from key-up", "from key-down"):
+        (line,) = [x for x in lines if x.strip().startswith(label)]
+        assert re.search(figures, line), line
+    assert lines[-1].endswith("of the key: 0"), lines  # every key brought its prompt
