@@ -44,7 +44,7 @@ from tests.e2e.conftest import (  # noqa: E402
     start_server,
 )
 
-LEAD_S = 12.0  # silence while the greeting and beep play
+LEAD_S = 14.0  # silence while the greeting (about 11 s) and beep play
 TONE_S = 8.0
 TONE_HZ = 1000.0
 

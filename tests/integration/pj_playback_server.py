@@ -1,7 +1,7 @@
 """A one-call pjsua2 server for ``test_pj_playback.py``, run as its own process.
 
     python tests/integration/pj_playback_server.py --port P --rtp-port R \\
-        --message six.wav --other tone.wav --out results.json
+        --message six.wav --other tone.wav --playlist a.wav b.wav --out results.json
 
 pjsua2 allows one Endpoint per process, and the test's caller (``sipvm.sip.testpeer``) needs
 its own, so the server side runs here: a ``SipWorker`` with a tiny router that answers the
@@ -36,9 +36,10 @@ class OneCallRouter:
 
     draining = False
 
-    def __init__(self, message: Path, other: Path) -> None:
+    def __init__(self, message: Path, other: Path, playlist: list[Path]) -> None:
         self.message = message
         self.other = other
+        self.playlist = playlist
         self.steps: list[dict[str, Any]] = []
         self.done = asyncio.Event()
         self._busy = False
@@ -87,13 +88,20 @@ class OneCallRouter:
         reached = await self._play(channel, "from_4", self.message, 4.0, interrupt="5")
         await self._play(channel, "resume", self.message, reached, interrupt="5")
         await asyncio.sleep(GAP_S)
+        # A prompt of several files (a pjmedia playlist) must play to its very end.
+        began = asyncio.get_running_loop().time()
+        await channel.play(self.playlist)
+        self.steps.append(
+            {"name": "playlist", "elapsed_s": asyncio.get_running_loop().time() - began}
+        )
+        await asyncio.sleep(GAP_S)
         # The caller hangs up while this plays.
         with contextlib.suppress(CallerHungUp):
             await self._play(channel, "hangup", self.other, 0.5)
 
 
 async def serve(args: argparse.Namespace) -> int:
-    router = OneCallRouter(args.message, args.other)
+    router = OneCallRouter(args.message, args.other, args.playlist)
     config = EngineConfig(
         bind=HOST, port=args.port, rtp_port=args.rtp_port, rtp_port_range=20, max_calls=1
     )
@@ -117,6 +125,7 @@ def main() -> int:
     parser.add_argument("--rtp-port", type=int, required=True)
     parser.add_argument("--message", type=Path, required=True)
     parser.add_argument("--other", type=Path, required=True)
+    parser.add_argument("--playlist", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()

@@ -18,7 +18,10 @@ import ctypes
 import itertools
 import logging
 import queue
+import shutil
+import tempfile
 import threading
+import wave
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -44,6 +47,9 @@ T = TypeVar("T")
 
 #: What the PyPI wheel is compiled with (PJSUA_MAX_CALLS): never configure more.
 MAX_CALLS_BUILD = 4
+#: Silence after the last file of a multi-file prompt: longer than pjmedia's playlist buffer
+#: (4000 bytes, 0.25 s of 16-bit 8 kHz), which is dropped when the playlist reports its end.
+PLAYLIST_PAD_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ class PjEngine:
         self._thread = threading.Thread(target=self._main, name="pjsip", daemon=True)
         self._ep: Any = None
         self._account: Any = None
+        self._pad_dir = Path(tempfile.mkdtemp(prefix="sipvm-pad-"))
+        self._pad = _write_silence(self._pad_dir / "pad.wav", PLAYLIST_PAD_S)
 
     # -- lifecycle (asyncio side) ---------------------------------------------------------
 
@@ -250,6 +258,7 @@ class PjEngine:
         log.info("SIP listening on %s:%d (UDP, TCP), %d calls", cfg.bind, cfg.port, cfg.max_calls)
 
     def _destroy(self) -> None:
+        shutil.rmtree(self._pad_dir, ignore_errors=True)
         ep = self._ep
         ep.hangupAllCalls()
         for _ in range(20):
@@ -323,7 +332,9 @@ class PjEngine:
             player.createPlayer(str(files[0]), pj.PJMEDIA_FILE_NO_LOOP)
         else:
             names = pj.StringVector()
-            for f in files:
+            # A playlist reports its end when it reads its last buffer and drops what is
+            # still buffered (up to 0.25 s): pad it, so the prompt's own end is heard.
+            for f in [*files, self._pad]:
                 names.append(str(f))
             player.createPlaylist(names, "prompt", pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(call.audio)
@@ -419,3 +430,13 @@ class PjEngine:
     def active_calls(self) -> int:
         """Calls the engine holds (read from any thread; a dict length is atomic)."""
         return len(self._calls)
+
+
+def _write_silence(path: Path, seconds: float) -> Path:
+    """A 16-bit 8 kHz mono WAV of silence (the format of every prompt and greeting)."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * round(seconds * 8000))
+    return path
