@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
+from sipvm.domain.routing import Routing
+
 
 class Kind(StrEnum):
     """What an extension is; the directory file's table name for each kind."""
@@ -121,6 +123,9 @@ class Extension:
     """Owner policy; meaningful for users and common areas."""
     members: tuple[Grant, ...] = ()
     """The access member list of this extension's inbox."""
+    routing: Routing | None = None
+    """Hours, holidays and routes: call queues, auto receptionists and shared line groups
+    (None: always open, voicemail)."""
 
     @property
     def voicemail_enabled(self) -> bool:
