@@ -16,12 +16,14 @@ from sipvm.services.directory import DirectoryService
 from sipvm.services.greetings import GreetingService
 from sipvm.services.logins import LoginService
 from sipvm.services.messages import MessageService
+from sipvm.services.routing import RoutingService
 from sipvm.storage.audio_files import AudioFiles
 from sipvm.storage.db import Database
 from sipvm.storage.directory import SqliteDirectoryRepo
 from sipvm.storage.greetings import SqliteGreetingRepo
 from sipvm.storage.logins import SqliteLoginRepo
 from sipvm.storage.messages import SqliteMessageRepo
+from sipvm.storage.schedules import SqliteOverrideRepo
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class App:
     deposits: DepositService
     greetings: GreetingService
     logins: LoginService
+    routing: RoutingService
 
     @classmethod
     async def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -68,6 +71,7 @@ class App:
             deposits=DepositService(directory, message_repo, files, clock),
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
             logins=LoginService(directory, SqliteLoginRepo(db), clock),
+            routing=RoutingService(directory, SqliteOverrideRepo(db), clock),
         )
 
     def menu_services(self, prompts: Prompts, clock: Callable[[], datetime]) -> MenuServices:

@@ -32,7 +32,7 @@ def add_greeting_parser(
         ),
     )
     p.add_argument("--inbox", required=True, metavar="EXT")
-    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--kind", required=True, metavar="|".join(KINDS) + "|menu-NAME")
     p.add_argument("file", type=Path, metavar="FILE")
     p.set_defaults(handler=_upload)
 
@@ -44,7 +44,7 @@ def add_greeting_parser(
         "remove", parents=[common], help="remove a greeting (the system greeting plays again)"
     )
     p.add_argument("--inbox", required=True, metavar="EXT")
-    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--kind", required=True, metavar="|".join(KINDS) + "|menu-NAME")
     p.set_defaults(handler=_remove)
 
 

@@ -123,6 +123,7 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
         sink=app.deposits,
         clock=utc_now,
         menu=app.menu_services(prompts, utc_now),
+        routing=app.routing,
     )
     engine = EngineConfig(
         bind=settings.sip.bind, port=settings.sip.port, rtp_port=settings.sip.rtp_port

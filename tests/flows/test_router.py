@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
+from sipvm.domain.routing import Message, Period, Route, Transfer, Voicemail
 from sipvm.flows.router import CallRouter, RouterSettings
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak
@@ -38,7 +40,25 @@ class FakeControl:
         self.rejected.append((key, status, headers))
 
 
-def router(app: App, clock: FakeClock, *, menu: bool = False, **kw: object) -> CallRouter:
+@dataclass(frozen=True)
+class FixedRouting:
+    """Every routed entry is in ``period`` with ``route`` (the schedule is tested elsewhere)."""
+
+    route: Route
+    period: Period = Period.BUSINESS
+
+    async def now(self, ext: str) -> FixedRouting:
+        return self
+
+
+def router(
+    app: App,
+    clock: FakeClock,
+    *,
+    menu: bool = False,
+    routing: FixedRouting | None = None,
+    **kw: object,
+) -> CallRouter:
     settings = RouterSettings(
         trusted_peers=frozenset({"127.0.0.2"}),
         pilots=frozenset({"*97", "voicemail"}),
@@ -53,6 +73,7 @@ def router(app: App, clock: FakeClock, *, menu: bool = False, **kw: object) -> C
         sink=app.deposits,
         clock=clock,
         menu=app.menu_services(prompts, clock) if menu else None,
+        routing=routing,
     )
 
 
@@ -185,3 +206,46 @@ async def test_a_call_diverted_to_the_pilot_is_still_a_deposit(app: App, clock: 
         control, 12, invite("asterisk_diversion_no_answer.sip"), "127.0.0.2:5060"
     )
     assert len(await app.messages.messages("2001")) == 1
+
+
+# --- routed entries: queues, groups, auto receptionists -----------------------------------------
+
+
+async def test_queue_overflow_follows_its_route(app: App, clock: FakeClock) -> None:
+    control = FakeControl([])
+    r = router(app, clock, routing=FixedRouting(Transfer("1101"), Period.CLOSED))
+    await r.on_invite(control, 20, invite("asterisk_diversion_no_answer.sip"), "127.0.0.2:5060")
+    assert control.channel is not None
+    assert ("transfer", "1101") in control.channel.transcript
+    assert await app.messages.messages("2001") == []
+
+
+async def test_queue_message_route_takes_no_message(app: App, clock: FakeClock) -> None:
+    control = FakeControl([])
+    r = router(app, clock, routing=FixedRouting(Message(), Period.HOLIDAY))
+    await r.on_invite(control, 21, invite("asterisk_diversion_no_answer.sip"), "127.0.0.2:5060")
+    assert control.channel is not None
+    assert control.channel.played()[-1] == "common.goodbye"
+    assert [op for op, _ in control.channel.transcript if op == "record"] == []
+
+
+async def test_auto_receptionist_called_directly_runs_its_route(app: App, clock: FakeClock) -> None:
+    control = FakeControl(["", Speak(3.0, ended_by="hangup")])
+    r = router(app, clock, routing=FixedRouting(Voicemail(), Period.CLOSED))
+    raw = invite("plain_invite.sip").replace("sip:2001@", "sip:3001@")
+    await r.on_invite(control, 22, raw, "127.0.0.2:5060")
+    assert control.channel is not None
+    assert control.channel.played()[:2] == ["ar.welcome", "ar.closed"]
+    assert len(await app.messages.messages("3001")) == 1
+
+
+async def test_overflow_to_an_auto_receptionist_leaves_a_message(
+    app: App, clock: FakeClock
+) -> None:
+    control = FakeControl(["#", Speak(3.0, ended_by="hangup")])
+    r = router(app, clock, routing=FixedRouting(Transfer("2001")))
+    raw = invite("asterisk_diversion_no_answer.sip").replace("sip:2001@", "sip:3001@")
+    await r.on_invite(control, 23, raw, "127.0.0.2:5060")
+    assert control.channel is not None
+    assert [op for op, _ in control.channel.transcript if op == "transfer"] == []
+    assert len(await app.messages.messages("3001")) == 1

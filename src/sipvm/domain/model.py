@@ -28,6 +28,11 @@ class Kind(StrEnum):
         """Users and common areas own their inbox; queues, ARs and groups have members only."""
         return self in (Kind.USER, Kind.COMMON_AREA)
 
+    @property
+    def has_routing(self) -> bool:
+        """Queues, auto receptionists and shared line groups have hours and routes."""
+        return not self.has_owner
+
 
 #: Kinds an admin user may play without being granted (CONTRACT.md "admin").
 ADMIN_VISIBLE_KINDS = frozenset({Kind.CALL_QUEUE, Kind.AUTO_RECEPTIONIST, Kind.SHARED_LINE_GROUP})

@@ -179,3 +179,23 @@ class Routing:
     def menu_named(self, name: str) -> Menu | None:
         """The main menu ("main") or a submenu."""
         return self.menu if name == "main" else self.submenus.get(name)
+
+
+def action_name(action: Route | MenuAction) -> str:
+    """The directory file's ``action`` word for a route or menu action."""
+    return _ACTION_NAMES[type(action)]
+
+
+_ACTION_NAMES: Mapping[type, str] = MappingProxyType(
+    {
+        Voicemail: "voicemail",
+        Transfer: "transfer",
+        Operator: "operator",
+        Message: "message",
+        RunMenu: "menu",
+        DialByExtension: "dial_by_extension",
+        Submenu: "submenu",
+        Repeat: "repeat",
+        Back: "back",
+    }
+)

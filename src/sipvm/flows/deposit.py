@@ -71,6 +71,9 @@ class DepositCall:
     min_s: float
     operator: str | None
     """Where ``0`` transfers during the greeting; None when the inbox does not allow it."""
+    greeting: tuple[Path, ...] = ()
+    """Played instead of the inbox's own greeting (an auto receptionist's period greeting);
+    "leave your message after the tone" follows it."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ async def deposit_message(
 
 
 async def _greeting(call: DepositCall, prompts: Prompts, greetings: GreetingFiles) -> list[Path]:
+    if call.greeting:
+        return list(call.greeting) + prompts.get("deposit.instructions")
     ext = call.inbox.ext
     kinds = ["temporary", "busy" if call.reason is Reason.BUSY else "", "unavailable"]
     for kind in filter(None, kinds):

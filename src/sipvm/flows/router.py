@@ -9,7 +9,9 @@
   Identity, else From) names the desk phone, so only the PIN is asked.
 - Otherwise the mailbox target (RFC 4458 > History-Info > Diversion > Request-URI > To) picks
   the inbox; an unknown inbox or one with voicemail off hears a short prompt and nothing is
-  recorded; a known one runs the deposit dialog.
+  recorded. A call queue or shared line group follows its route for the current period
+  (``flows.receptionist``); so does an auto receptionist called directly (an overflow to one
+  leaves a message in its inbox); a user or common area runs the deposit dialog.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from datetime import datetime
 from typing import Protocol
 
 from sipvm.domain.menu import PilotCall, pilot_call
-from sipvm.domain.model import Directory
+from sipvm.domain.model import Directory, Kind
+from sipvm.domain.routing import Period, Route
 from sipvm.domain.sip_message import MalformedSipError, p_asserted_identity, parse_request
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
 from sipvm.flows.channel import CallChannel, CallerHungUp
@@ -33,6 +36,7 @@ from sipvm.flows.deposit import (
     deposit_message,
 )
 from sipvm.flows.menu import voicemail_menu
+from sipvm.flows.receptionist import RoutedCall, RoutedServices, answer_routed
 from sipvm.flows.session import MenuServices
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,22 @@ class CallControl(Protocol):
     async def reject(
         self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()
     ) -> None: ...
+
+
+class RoutingSource(Protocol):
+    """Where a routed entry's schedule stands (``services.routing.RoutingService``)."""
+
+    async def now(self, ext: str) -> RoutingNow: ...
+
+
+class RoutingNow(Protocol):
+    """The period and route in force for an entry."""
+
+    @property
+    def period(self) -> Period: ...
+
+    @property
+    def route(self) -> Route: ...
 
 
 class DirectorySource(Protocol):
@@ -80,9 +100,11 @@ class CallRouter:
         sink: MessageSink,
         clock: Callable[[], datetime],
         menu: MenuServices | None = None,
+        routing: RoutingSource | None = None,
     ) -> None:
         self.settings = settings
         self.menu = menu
+        self.routing = routing
         self.directory = directory
         self.prompts = prompts
         self.greetings = greetings
@@ -132,6 +154,15 @@ class CallRouter:
         finally:
             await channel.hangup()
 
+    def _routed_services(self) -> RoutedServices:
+        return RoutedServices(
+            directory=self.directory,
+            prompts=self.prompts,
+            greetings=self.greetings,
+            sink=self.sink,
+            clock=self.clock,
+        )
+
     def _pilot(self, target: Target | None) -> PilotCall | None:
         """The pilot call this is: the pilot dialled directly, not a call diverted to it."""
         if target is None or target.source not in ("request-uri", "to"):
@@ -160,10 +191,34 @@ class CallRouter:
             await channel.play(self.prompts.get("common.goodbye"))
             return
         assert target is not None
+        reason = target.reason if target.reason is not Reason.UNKNOWN else Reason.UNAVAILABLE
+        if self.routing is not None and inbox.kind.has_routing:
+            direct = target.source in ("request-uri", "to")
+            if inbox.kind is not Kind.AUTO_RECEPTIONIST or direct:
+                now = await self.routing.now(inbox.ext)
+                log.info(
+                    "call from %s for %s %s (%s): %s",
+                    caller or "anonymous",
+                    inbox.kind.value,
+                    inbox.ext,
+                    now.period.value,
+                    type(now.route).__name__,
+                )
+                routed = RoutedCall(
+                    entry=inbox,
+                    period=now.period,
+                    route=now.route,
+                    caller=caller,
+                    caller_name=caller_name,
+                    called=target.original_called,
+                    reason=reason,
+                )
+                await answer_routed(channel, self._routed_services(), routed)
+                return
         defaults = directory.defaults
         call = DepositCall(
             inbox=inbox,
-            reason=target.reason if target.reason is not Reason.UNKNOWN else Reason.UNAVAILABLE,
+            reason=reason,
             caller=caller,
             caller_name=caller_name,
             called=target.original_called,

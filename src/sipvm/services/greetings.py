@@ -28,8 +28,21 @@ from sipvm.storage.greetings import Greeting, SqliteGreetingRepo
 
 log = logging.getLogger(__name__)
 
-KINDS: Final = ("unavailable", "busy", "temporary", "name")
-"""Greeting kinds, in the order listings show them."""
+KINDS: Final = ("unavailable", "busy", "temporary", "name", "business", "closed", "holiday")
+"""Greeting kinds, in the order listings show them. ``business``, ``closed`` and ``holiday``
+are what an auto receptionist (or a queue whose route is a message) plays in that period;
+an auto receptionist's submenu may also have a prompt of kind ``menu-<submenu name>``."""
+
+MENU_KIND_PREFIX: Final = "menu-"
+
+
+def is_greeting_kind(kind: str) -> bool:
+    """Whether ``kind`` is one of :data:`KINDS` or ``menu-<name>``."""
+    if kind in KINDS:
+        return True
+    name = kind.removeprefix(MENU_KIND_PREFIX)
+    return kind.startswith(MENU_KIND_PREFIX) and name.replace("_", "").replace("-", "").isalnum()
+
 
 GREETINGS_DIR: Final = "greetings"
 """Directory under the data directory that holds greeting files."""
@@ -145,9 +158,10 @@ class GreetingService:
             raise NotFoundError(
                 f"there is no inbox {inbox}; list inboxes with `sipvm inboxes --member EXT`"
             )
-        if kind is not None and kind not in KINDS:
+        if kind is not None and not is_greeting_kind(kind):
             raise InvalidInputError(
-                f"unknown greeting kind {kind!r}: use one of {', '.join(KINDS)}"
+                f"unknown greeting kind {kind!r}: use one of {', '.join(KINDS)}, "
+                "or menu-<submenu name> for an auto receptionist's submenu"
             )
 
     def _path(self, rel: str) -> Path:
