@@ -893,7 +893,7 @@ def test_export_of_common_area_policy_has_no_download(example: Directory) -> Non
     assert lobby["policy"] == {"voicemail": True, "delete_own": False, "share_own": False}
     assert "admin" not in lobby
     queue = doc["call_queue"][0]
-    assert set(queue) == {"ext", "name", "site", "email", "members"}
+    assert set(queue) == {"ext", "name", "site", "email", "members", "hours", "business", "closed"}
 
 
 # -- random directories ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ roles, sites) need custom checks anyway, and the messages can name entries by ex
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 import zoneinfo
@@ -34,6 +35,13 @@ from sipvm.domain.model import (
 )
 from sipvm.domain.pins import hash_pin, is_pin_hash, pin_problem, verify_pin
 from sipvm.errors import DirectoryError, InvalidInputError
+from sipvm.provisioning.routing_file import (
+    ROUTING_KEYS,
+    RoutingReader,
+    Targets,
+    key_hints,
+    routing_document,
+)
 
 _TOP_KEYS = {"defaults", "site", "role", *(k.value for k in Kind)}
 # \Z, not $: $ also matches before a trailing newline, so "1001\n" would pass as an extension.
@@ -47,9 +55,9 @@ _COMMON_KEYS = {"ext", "name", "site", "email", "members"}
 _EXT_KEYS: Mapping[Kind, set[str]] = {
     Kind.USER: _COMMON_KEYS | {"pin", "pin_hash", "admin", "phones", "policy"},
     Kind.COMMON_AREA: _COMMON_KEYS | {"pin", "pin_hash", "phones", "policy"},
-    Kind.CALL_QUEUE: set(_COMMON_KEYS),
-    Kind.AUTO_RECEPTIONIST: set(_COMMON_KEYS),
-    Kind.SHARED_LINE_GROUP: set(_COMMON_KEYS),
+    Kind.CALL_QUEUE: _COMMON_KEYS | ROUTING_KEYS[Kind.CALL_QUEUE],
+    Kind.AUTO_RECEPTIONIST: _COMMON_KEYS | ROUTING_KEYS[Kind.AUTO_RECEPTIONIST],
+    Kind.SHARED_LINE_GROUP: _COMMON_KEYS | ROUTING_KEYS[Kind.SHARED_LINE_GROUP],
 }
 _POLICY_KEYS: Mapping[Kind, tuple[str, ...]] = {
     Kind.USER: ("voicemail", "download_own", "delete_own", "share_own", "email_on_grant"),
@@ -137,6 +145,8 @@ def _extension_document(e: Extension) -> dict[str, Any]:
             {"member": g.member, "rights": [r.value for r in sorted_rights(g.rights)]}
             for g in e.members
         ]
+    if e.routing is not None:
+        out.update(routing_document(e.routing))
     return out
 
 
@@ -165,16 +175,18 @@ class _Parser:
 
     # -- helpers over untyped TOML values -------------------------------------------------
 
-    def table(self, value: Any, where: str) -> dict[str, Any] | None:
+    def table(self, value: Any, where: str, *, example: str | None = None) -> dict[str, Any] | None:
         if not isinstance(value, dict):
-            self.problem(where, f"must be a table, not {_type_name(value)}")
+            hint = f", e.g. {example}" if example else ""
+            self.problem(where, f"must be a table, not {_type_name(value)}{hint}")
             return None
         return value
 
-    def tables(self, value: Any, where: str) -> list[dict[str, Any]]:
+    def tables(self, value: Any, where: str, *, header: str | None = None) -> list[dict[str, Any]]:
         if not isinstance(value, list):
             self.problem(
-                where, f"must be an array of tables ([[{where}]]), not {_type_name(value)}"
+                where,
+                f"must be an array of tables ([[{header or where}]]), not {_type_name(value)}",
             )
             return []
         out = []
@@ -184,9 +196,19 @@ class _Parser:
                 out.append(t)
         return out
 
-    def keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    def keys(
+        self,
+        table: Mapping[str, Any],
+        allowed: set[str],
+        where: str,
+        hints: Mapping[str, str] | None = None,
+    ) -> None:
         for key in table:
-            if key not in allowed:
+            if key in allowed:
+                continue
+            if hints and key in hints:
+                self.problem(where, f"unknown key {key!r}: {hints[key]}")
+            else:
                 self.problem(
                     where, f"unknown key {key!r}; allowed keys: {', '.join(sorted(allowed))}"
                 )
@@ -266,6 +288,18 @@ class _Parser:
             built = self.extension(kind, table, where, sites, owners, defaults)
             if built is not None:
                 extensions[built.ext] = built
+        # Routes name other entries (and whether they take messages): read them once all are.
+        targets = Targets(
+            extensions=frozenset(ext for ext in entries if _EXT_RE.match(ext)),
+            voicemail_off=frozenset(e.ext for e in extensions.values() if not e.voicemail_enabled),
+            operator=defaults.operator,
+        )
+        reader = RoutingReader(self, targets)
+        for ext, (kind, table, where) in entries.items():
+            if kind.has_routing:
+                routing = reader.read(kind, table, where, ext if _EXT_RE.match(ext) else None)
+                if routing is not None and ext in extensions:
+                    extensions[ext] = dataclasses.replace(extensions[ext], routing=routing)
         roles = self.roles(doc.get("role", []), sites, owners)
         return Directory(defaults=defaults, sites=sites, extensions=extensions, roles=roles)
 
@@ -341,7 +375,7 @@ class _Parser:
         owners: set[str],
         defaults: Defaults,
     ) -> Extension | None:
-        self.keys(table, _EXT_KEYS[kind], where)
+        self.keys(table, _EXT_KEYS[kind], where, key_hints(kind))
         before = len(self.problems)
         ext = self.get(
             table,
