@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,6 @@ from sipvm.domain.schedule import (
 
 NY = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
-MON, TUE, SUN = 0, 1, 6
 
 
 def hours(**days: list[str]) -> WeeklyHours:
@@ -200,15 +199,11 @@ def _weeks(draw: st.DrawFn) -> WeeklyHours:
 def test_is_open_matches_a_minute_by_minute_reference(
     week: WeeklyHours, day: int, minute: int
 ) -> None:
-    moment = (
-        datetime(2026, 11, 30 + day, minute // 60, minute % 60, tzinfo=UTC)
-        if day == 0
-        else (datetime(2026, 12, day, minute // 60, minute % 60, tzinfo=UTC))
-    )
+    monday = datetime(2026, 11, 30, tzinfo=UTC)
+    moment = monday + timedelta(days=day, minutes=minute)
     assert moment.weekday() == day
     assert is_open(week, moment) is _reference_open(week, day, minute)
 
 
 def test_a_holiday_is_a_whole_local_day() -> None:
     assert parse_holiday_dates("2026-12-25") == (date(2026, 12, 25), date(2026, 12, 25))
-    _ = MON, TUE, SUN
