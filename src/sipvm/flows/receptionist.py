@@ -195,6 +195,9 @@ class _Routed:
             if result.accepted:
                 log.info("caller for %s transferred to %s", self.entry.ext, to)
                 return
+            if self.channel.hung_up:
+                log.info("caller hung up during the transfer from %s to %s", self.entry.ext, to)
+                return
             log.warning("transfer from %s to %s failed (%s)", self.entry.ext, to, result.status)
         await self.channel.play(self.prompts.get("ar.transfer_failed"))
         target = directory.get(to)
