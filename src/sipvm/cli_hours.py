@@ -40,7 +40,7 @@ def add_hours_parser(
 
 async def _show(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
-        now = await app.routing.now(args.inbox)
+        now = await app.routing.now(args.inbox, until=True)
         if args.json:
             _print_json(_now_json(now))
         else:

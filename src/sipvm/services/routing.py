@@ -28,7 +28,8 @@ class Now:
     override: Override
     route: Route
     until: datetime | None
-    """When the period changes next on the schedule (None: never, or an override holds)."""
+    """When the period changes next on the schedule (None: never, an override holds, or not
+    asked for)."""
     zone: str = "UTC"
     """The site's time zone (hours are in it)."""
 
@@ -46,24 +47,25 @@ class RoutingService:
         self._overrides = overrides
         self._clock = clock
 
-    async def now(self, ext: str) -> Now:
-        """The period, holiday and route of ``ext`` right now."""
+    async def now(self, ext: str, *, until: bool = False) -> Now:
+        """The period, holiday and route of ``ext`` right now; with ``until``, also when the
+        period changes next (a search over the coming days: for people, not for calls)."""
         entry = self._routed(ext)
         routing = entry.routing or Routing()
         override = await self._overrides.get(ext)
         zone = self._zone(entry)
         at = self._clock()
         period, holiday = period_at(routing, at, zone, override)
-        until = next_change(routing, at, zone) if override is Override.AUTO else None
+        change = next_change(routing, at, zone) if until and override is Override.AUTO else None
         route = routing.route_for(period, holiday)
-        return Now(ext, period, holiday, override, route, until, zone.key)
+        return Now(ext, period, holiday, override, route, change, zone.key)
 
     async def set_override(self, ext: str, mode: Override, *, by: str = "admin") -> Now:
         """Force ``ext`` open or closed (or back to its schedule with AUTO)."""
         self._routed(ext)
         await self._overrides.set(ext, mode, by=by, at=self._clock())
         log.info("schedule of %s set to %s by %s", ext, mode.value, by)
-        return await self.now(ext)
+        return await self.now(ext, until=True)
 
     def _routed(self, ext: str) -> Extension:
         entry = self._directory.current.get(ext)
