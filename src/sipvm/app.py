@@ -23,6 +23,7 @@ from sipvm.storage.directory import SqliteDirectoryRepo
 from sipvm.storage.greetings import SqliteGreetingRepo
 from sipvm.storage.logins import SqliteLoginRepo
 from sipvm.storage.messages import SqliteMessageRepo
+from sipvm.storage.notify import SqliteNotifyRepo
 from sipvm.storage.schedules import SqliteOverrideRepo
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class App:
     greetings: GreetingService
     logins: LoginService
     routing: RoutingService
+    message_repo: SqliteMessageRepo
+    """The messages themselves: the notifier reads counts and audio through it."""
+    notify_repo: SqliteNotifyRepo
 
     @classmethod
     async def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -72,6 +76,8 @@ class App:
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
             logins=LoginService(directory, SqliteLoginRepo(db), clock),
             routing=RoutingService(directory, SqliteOverrideRepo(db), clock),
+            message_repo=message_repo,
+            notify_repo=SqliteNotifyRepo(db),
         )
 
     def menu_services(self, prompts: Prompts, clock: Callable[[], datetime]) -> MenuServices:

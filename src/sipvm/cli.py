@@ -114,11 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="EXT")
     p.set_defaults(handler=_message_share)
 
+    from sipvm.cli_email import add_email_parser
     from sipvm.cli_greeting import add_greeting_parser
     from sipvm.cli_hours import add_hours_parser
 
     add_greeting_parser(sub, common, listing)
     add_hours_parser(sub, common, listing)
+    add_email_parser(sub, common, listing)
     return parser
 
 

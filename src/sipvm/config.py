@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -37,9 +38,30 @@ class SmtpSettings:
     host: str = ""
     port: int = 25
     starttls: bool = False
+    """Upgrade the connection with STARTTLS (port 587)."""
+    tls: bool = False
+    """Connect over TLS from the start (port 465)."""
     username: str = ""
+    """With a password: log in (AUTH) before sending."""
     password: str = ""
     sender: str = "voicemail@example.com"
+    timeout_s: float = 30.0
+    """How long one SMTP conversation may take before it counts as failed."""
+    retry_s: float = 30.0
+    """First wait before a failed send is retried; doubles each time, up to 15 minutes."""
+    give_up_h: float = 72.0
+    """After this long an email still not sent is given up (logged; the message is kept)."""
+
+
+@dataclass(frozen=True)
+class MwiSettings:
+    """``[mwi]``: message-waiting lamps (unsolicited NOTIFYs, RFC 3842)."""
+
+    enabled: bool = True
+    coalesce_s: float = 0.2
+    """At most one NOTIFY per phone and inbox in this long; bursts send the latest counts."""
+    refresh_s: float = 3600.0
+    """Every this long (and at start), every phone gets the full state again; 0: only at start."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,7 @@ class Settings:
     """Media worker processes."""
     sip: SipSettings = field(default_factory=SipSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    mwi: MwiSettings = field(default_factory=MwiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
 
 
@@ -74,7 +97,12 @@ def load_settings(path: Path | None) -> Settings:
         raise InvalidInputError(f"cannot read settings file {path}: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"settings file {path} is not valid TOML: {exc}") from exc
-    sections = {"sip": SipSettings, "smtp": SmtpSettings, "http": HttpSettings}
+    sections = {
+        "sip": SipSettings,
+        "smtp": SmtpSettings,
+        "mwi": MwiSettings,
+        "http": HttpSettings,
+    }
     top: dict[str, Any] = {}
     for key, value in doc.items():
         if key in sections:
@@ -86,9 +114,32 @@ def load_settings(path: Path | None) -> Settings:
         else:
             raise InvalidInputError(
                 f"settings file {path}: unknown key {key!r}; allowed: data, directory, workers, "
-                "[sip], [smtp], [http]"
+                "[sip], [smtp], [mwi], [http]"
             )
-    return replace(Settings(), **top)
+    settings = replace(Settings(), **top)
+    _check_proxy(path, settings.sip.proxy)
+    return settings
+
+
+def _check_proxy(path: Path, proxy: str) -> None:
+    """The next hop must be ``sip:IP[:port]``: pjsip would resolve a name with a blocking
+    lookup in the SIP thread for every request."""
+    if not proxy:
+        return
+    host = proxy.split(":", 1)[1] if proxy.startswith("sip:") else ""
+    host = host.split(";", 1)[0]
+    if host.startswith("["):
+        host = host[1 : host.find("]")]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise InvalidInputError(
+            f"settings file {path}: [sip] proxy {proxy!r} must be sip:ADDRESS[:PORT] with an IP "
+            'address, e.g. "sip:10.0.0.2:5060" (host names are not resolved, to keep the SIP '
+            "thread from blocking)"
+        ) from None
 
 
 def _section(path: Path, name: str, cls: type[Any], value: Any) -> Any:

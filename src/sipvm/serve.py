@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sipvm.notify.mwi import LampSender, MwiNotifier
     from sipvm.sip.worker import SipWorker
 
 from sipvm.app import App, embedded_directory, utc_now
@@ -78,13 +79,18 @@ async def run_serve(args: argparse.Namespace) -> int:
             settings.sip.bind,
             settings.sip.port,
         )
-        housekeeping = asyncio.create_task(_housekeeping(app))
+        background = [asyncio.create_task(_housekeeping(app))]
+        background += await start_notify(app, settings, worker)
         await stop.wait()
         log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
+        # Notifications stop first: the next start resends every lamp and queues any email
+        # for messages left meanwhile (the notifier's cursors are stored).
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await worker.stop(grace_s=settings.sip.drain_s)
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
     finally:
         await app.close()
     log.info("stopped")
@@ -126,11 +132,72 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
         routing=app.routing,
     )
     engine = EngineConfig(
-        bind=settings.sip.bind, port=settings.sip.port, rtp_port=settings.sip.rtp_port
+        bind=settings.sip.bind,
+        port=settings.sip.port,
+        rtp_port=settings.sip.rtp_port,
+        proxy=settings.sip.proxy,
     )
     worker = SipWorker(engine, router)
     await worker.start()
     return worker
+
+
+async def start_notify(app: App, settings: Settings, lamps: LampSender) -> list[asyncio.Task[None]]:
+    """Start the notifier (lamps through ``lamps``, email when ``[smtp] host`` is set)."""
+    from sipvm.domain.mwi import reachable_without_proxy
+    from sipvm.notify.mwi import MwiNotifier
+    from sipvm.notify.notifier import Notifier
+
+    tasks: list[asyncio.Task[None]] = []
+    mwi = None
+    if settings.mwi.enabled:
+        mwi = MwiNotifier(
+            lamps,
+            app.message_repo,
+            coalesce_s=settings.mwi.coalesce_s,
+            reachable=(lambda phone: True) if settings.sip.proxy else reachable_without_proxy,
+        )
+        tasks.append(asyncio.create_task(mwi.run()))
+        if settings.mwi.refresh_s > 0:
+            tasks.append(asyncio.create_task(_refresh_lamps(mwi, settings.mwi.refresh_s)))
+    mailer = None
+    if settings.smtp.host:
+        from sipvm.notify.email import EmailTemplates, SmtpSender
+        from sipvm.notify.mailer import Mailer
+
+        mailer = Mailer(
+            settings=settings.smtp,
+            repo=app.notify_repo,
+            messages=app.message_repo,
+            files=app.files,
+            directory=app.directory,
+            templates=EmailTemplates.load(settings.data / "templates"),
+            transport=SmtpSender(settings.smtp),
+            clock=utc_now,
+        )
+        tasks.append(asyncio.create_task(mailer.run()))
+    notifier = Notifier(
+        directory=app.directory,
+        repo=app.notify_repo,
+        mwi=mwi,
+        email=mailer is not None,
+        clock=utc_now,
+        on_queued=mailer.wake if mailer is not None else lambda: None,
+    )
+    await notifier.start()
+    tasks.append(asyncio.create_task(notifier.run()))
+    log.info(
+        "notifications: lamps %s, email %s",
+        "on" if mwi is not None else "off",
+        f"via {settings.smtp.host}:{settings.smtp.port}" if mailer is not None else "off",
+    )
+    return tasks
+
+
+async def _refresh_lamps(mwi: MwiNotifier, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        mwi.refresh_all()
 
 
 def _host_of(uri: str) -> str:

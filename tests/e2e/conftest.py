@@ -99,7 +99,12 @@ class Server:
 
 
 def start_server(
-    tmp: Path, *, trusted: str = PBX_HOST, extra: tuple[str, ...] = (), settings: str = ""
+    tmp: Path,
+    *,
+    trusted: str = PBX_HOST,
+    extra: tuple[str, ...] = (),
+    settings: str = "",
+    directory: Path = EXAMPLE,
 ) -> Server:
     data = tmp / "data"
     sip_port = free_sip_port()
@@ -118,7 +123,7 @@ def start_server(
             "--data",
             str(data),
             "--directory",
-            str(EXAMPLE),
+            str(directory),
             "--bind",
             SERVER_HOST,
             "--sip-port",

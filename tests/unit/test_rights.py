@@ -258,6 +258,9 @@ def test_members_of_includes_owner_grants_roles_and_admins() -> None:
     )
     assert members_of(d, "50") == ["1", "2", "3", "9"]
     assert members_of(d, "2") == ["2"]
+    # Notifications: the admin's oversight view is not a grant.
+    assert members_of(d, "50", oversight=False) == ["2", "3", "9"]
+    assert members_of(d, "1", oversight=False) == ["1"]
 
 
 def test_require_names_member_right_and_inbox() -> None:

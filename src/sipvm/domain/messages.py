@@ -19,3 +19,13 @@ class DepositFacts:
     reason: str = ""
     """Why the call reached voicemail: busy, no-answer, unavailable, unconditional."""
     urgent: bool = False
+
+
+@dataclass(frozen=True)
+class InboxCounts:
+    """New (unplayed) and old (played) messages of an inbox, deleted ones not counted."""
+
+    new: int = 0
+    old: int = 0
+    urgent_new: int = 0
+    urgent_old: int = 0

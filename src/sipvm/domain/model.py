@@ -124,6 +124,8 @@ class Extension:
     """Users only: sees every AR, CQ and SLG inbox (play unless granted more)."""
     phones: tuple[str, ...] = ()
     """AORs of the desk phones (MWI, caller identification); users and common areas."""
+    notify_email: bool = True
+    """Users and common areas with an ``email``: send new-message and access emails."""
     policy: OwnerPolicy = field(default_factory=OwnerPolicy)
     """Owner policy; meaningful for users and common areas."""
     members: tuple[Grant, ...] = ()

@@ -55,8 +55,14 @@ def is_owner(member: str, inbox: Extension) -> bool:
     return inbox.kind.has_owner and inbox.ext == member
 
 
-def rights_on(directory: Directory, member: str, inbox_ext: str) -> frozenset[Right]:
-    """The rights ``member`` has on the inbox ``inbox_ext`` (empty when none or unknown)."""
+def rights_on(
+    directory: Directory, member: str, inbox_ext: str, *, oversight: bool = True
+) -> frozenset[Right]:
+    """The rights ``member`` has on the inbox ``inbox_ext`` (empty when none or unknown).
+
+    ``oversight=False`` leaves out rule 4 (an admin's PLAY on every queue, auto receptionist
+    and group): what the member was *granted*, as notifications see it.
+    """
     inbox = directory.get(inbox_ext)
     who = directory.get(member)
     if inbox is None or who is None or not who.kind.has_owner:
@@ -70,7 +76,7 @@ def rights_on(directory: Directory, member: str, inbox_ext: str) -> frozenset[Ri
     for role in directory.roles_by_member.get(member, ()):
         if role.covers(inbox):
             rights |= role.rights
-    if who.kind is Kind.USER and who.admin and inbox.kind in ADMIN_VISIBLE_KINDS:
+    if oversight and who.kind is Kind.USER and who.admin and inbox.kind in ADMIN_VISIBLE_KINDS:
         rights.add(Right.PLAY)
     return with_play(rights)
 
@@ -105,15 +111,17 @@ def accessible_inboxes(directory: Directory, member: str) -> list[InboxAccess]:
     return found
 
 
-def members_of(directory: Directory, inbox_ext: str) -> list[str]:
+def members_of(directory: Directory, inbox_ext: str, *, oversight: bool = True) -> list[str]:
     """Every user or common area with any right on the inbox (owner first, then by extension).
 
-    Used to fan out notifications and message-waiting lamps to everyone with access.
+    Notifications and message-waiting lamps go to ``oversight=False``: the owner, the member
+    list and role members. An admin's oversight view of every queue lights no lamp and sends no
+    email (it would light every admin's lamp for every queue).
     """
     found = [
         ext
         for ext, who in directory.extensions.items()
-        if who.kind.has_owner and rights_on(directory, ext, inbox_ext)
+        if who.kind.has_owner and rights_on(directory, ext, inbox_ext, oversight=oversight)
     ]
     found.sort(key=lambda ext: (ext != inbox_ext, _ext_sort_key(ext)))
     return found

@@ -53,8 +53,8 @@ _AOR_RE = re.compile(r"^sips?:[^\s]+\Z")
 
 _COMMON_KEYS = {"ext", "name", "site", "email", "members"}
 _EXT_KEYS: Mapping[Kind, set[str]] = {
-    Kind.USER: _COMMON_KEYS | {"pin", "pin_hash", "admin", "phones", "policy"},
-    Kind.COMMON_AREA: _COMMON_KEYS | {"pin", "pin_hash", "phones", "policy"},
+    Kind.USER: _COMMON_KEYS | {"pin", "pin_hash", "admin", "phones", "notify_email", "policy"},
+    Kind.COMMON_AREA: _COMMON_KEYS | {"pin", "pin_hash", "phones", "notify_email", "policy"},
     Kind.CALL_QUEUE: _COMMON_KEYS | ROUTING_KEYS[Kind.CALL_QUEUE],
     Kind.AUTO_RECEPTIONIST: _COMMON_KEYS | ROUTING_KEYS[Kind.AUTO_RECEPTIONIST],
     Kind.SHARED_LINE_GROUP: _COMMON_KEYS | ROUTING_KEYS[Kind.SHARED_LINE_GROUP],
@@ -139,6 +139,8 @@ def _extension_document(e: Extension) -> dict[str, Any]:
         if e.kind is Kind.USER:
             out["admin"] = e.admin
         out["phones"] = list(e.phones)
+        if not e.notify_email:  # written only when off: older documents keep their digest
+            out["notify_email"] = False
         out["policy"] = {key: getattr(e.policy, key) for key in _POLICY_KEYS[e.kind]}
     if e.members:
         out["members"] = [
@@ -396,11 +398,13 @@ class _Parser:
         )
         members = self.members(table.get("members", []), where, ext, owners)
         admin = phones = None
+        notify_email = True
         policy = _DEFAULT_POLICY.get(kind, OwnerPolicy())
         pin_hash = None
         if kind.has_owner:
             admin = self.get(table, "admin", bool, where, False)
             phones = self.phones(table.get("phones", []), where)
+            notify_email = self.get(table, "notify_email", bool, where, True)
             policy = self.policy(kind, table.get("policy", {}), where)
             pin_hash = self.pin_hash(table, where, ext)
         if len(self.problems) != before or ext is None or name is None or site is None:
@@ -414,6 +418,7 @@ class _Parser:
             pin_hash=pin_hash,
             admin=bool(admin),
             phones=tuple(phones or ()),
+            notify_email=notify_email is not False,
             policy=policy,
             members=members,
         )

@@ -21,6 +21,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 import wave
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -50,6 +51,8 @@ MAX_CALLS_BUILD = 4
 #: Silence after the last file of a multi-file prompt: longer than pjmedia's playlist buffer
 #: (4000 bytes, 0.25 s of 16-bit 8 kHz), which is dropped when the playlist reports its end.
 PLAYLIST_PAD_S = 0.3
+#: Longest a request outside calls can stay unanswered: pjsip's Timer F (64 x T1), plus margin.
+REQUEST_TIMEOUT_S = 33.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class EngineConfig:
     """First RTP port; each call takes two (RTP and RTCP)."""
     rtp_port_range: int = 100
     max_calls: int = MAX_CALLS_BUILD
+    proxy: str = ""
+    """Next hop (``sip:host:port``) for requests outside calls: the MWI NOTIFYs."""
     user_agent: str = "sipvm"
     log_level: int = 1
 
@@ -131,6 +136,14 @@ class _Account(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: Any) -> None:
         self.engine._incoming(self, prm)
 
+    def onSendRequest(self, prm: Any) -> None:
+        # The final answer to a NOTIFY we sent (or its timeout): only worth a log line.
+        self.engine._requests_pending -= 1
+        tsx = prm.e.body.tsxState.tsx
+        code = int(tsx.statusCode)
+        if code >= 300:
+            log.info("message-waiting NOTIFY answered %d %s", code, tsx.statusText)
+
 
 class PjEngine:
     """Runs pjsua2 in its own thread; asyncio code talks to it through ``run`` and events."""
@@ -160,6 +173,8 @@ class PjEngine:
         self._thread = threading.Thread(target=self._main, name="pjsip", daemon=True)
         self._ep: Any = None
         self._account: Any = None
+        self._requests_pending = 0
+        """Requests outside calls (NOTIFYs) not answered yet: the account must outlive them."""
         self._pad_dir = Path(tempfile.mkdtemp(prefix="sipvm-pad-"))
         self._pad = _write_silence(self._pad_dir / "pad.wav", PLAYLIST_PAD_S)
 
@@ -175,7 +190,7 @@ class PjEngine:
         if not self._thread.is_alive():
             return
         self._stop.set()
-        await asyncio.to_thread(self._thread.join, 10)
+        await asyncio.to_thread(self._thread.join, REQUEST_TIMEOUT_S + 10)
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in the pjsip thread and return its result."""
@@ -252,6 +267,9 @@ class PjEngine:
             media.publicAddress = cfg.bind  # else the SDP names the default-route address
         media.port = cfg.rtp_port
         media.portRange = cfg.rtp_port_range
+        if cfg.proxy:
+            route = cfg.proxy if ";lr" in cfg.proxy else f"{cfg.proxy};lr"
+            acc_cfg.sipConfig.proxies.append(route)
         account = _Account(self)
         account.create(acc_cfg, True)
         self._ep, self._account = ep, account
@@ -260,6 +278,18 @@ class PjEngine:
     def _destroy(self) -> None:
         shutil.rmtree(self._pad_dir, ignore_errors=True)
         ep = self._ep
+        # pjsua reports a request's outcome to its account, and aborts the process if the
+        # account is gone by then: let unanswered NOTIFYs end first (a phone that never
+        # answers takes Timer F, 32 s; calls draining on SIGTERM usually cover it).
+        if self._requests_pending > 0:
+            log.info(
+                "waiting up to %.0f s for %d unanswered message-waiting NOTIFYs",
+                REQUEST_TIMEOUT_S,
+                self._requests_pending,
+            )
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        while self._requests_pending > 0 and time.monotonic() < deadline:
+            ep.libHandleEvents(10)
         ep.hangupAllCalls()
         for _ in range(20):
             ep.libHandleEvents(10)
@@ -425,6 +455,25 @@ class PjEngine:
             return False
         call.xfer(uri, pj.CallOpParam(True))
         return True
+
+    def send_mwi(self, phone: str, body: str) -> None:
+        """Send an unsolicited message-summary NOTIFY (RFC 3842) to ``phone`` (an AOR),
+        through the proxy when one is configured."""
+        prm = pj.SendRequestParam()
+        prm.method = "NOTIFY"
+        option = prm.txOption
+        option.targetUri = phone
+        for name, value in (
+            ("Event", "message-summary"),
+            ("Subscription-State", "terminated;reason=noresource"),
+        ):
+            header = pj.SipHeader()
+            header.hName, header.hValue = name, value
+            option.headers.append(header)
+        option.contentType = "application/simple-message-summary"
+        option.msgBody = body
+        self._account.sendRequest(prm)
+        self._requests_pending += 1
 
     @property
     def active_calls(self) -> int:

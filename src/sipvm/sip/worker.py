@@ -85,6 +85,11 @@ class SipWorker:
         """Refuse call ``key`` with a final ``status``."""
         await self.engine.run(lambda: self.engine.reject(key, status, headers))
 
+    async def send_mwi(self, phone: str, body: str) -> None:
+        """Send a message-waiting NOTIFY to ``phone`` (``notify.mwi.LampSender``)."""
+        engine = self.engine
+        await engine.run(lambda: engine.send_mwi(phone, body))
+
     def _dispatch(self, event: CallEvent) -> None:
         if isinstance(event, IncomingInvite):
             task = asyncio.create_task(self._handle(event))

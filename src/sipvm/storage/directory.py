@@ -38,6 +38,17 @@ class SqliteDirectoryRepo:
             return None
         return int(row[0]), parse_directory(json.loads(row[1]), source=f"store revision {row[0]}")
 
+    async def revision(self, rev: int) -> Directory | None:
+        """The directory of an earlier revision (None when there is no such revision)."""
+        async with self._db.read() as conn:
+            cursor = await conn.execute(
+                "SELECT document FROM directory_revisions WHERE rev = ?", (rev,)
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return parse_directory(json.loads(row[0]), source=f"store revision {rev}")
+
     async def current_rev(self) -> int:
         """The revision in force (0 before the first apply): cheap, for noticing changes."""
         async with self._db.read() as conn:

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from sipvm.domain.messages import InboxCounts
 from sipvm.storage.db import Database
 from sipvm.storage.db import db_time as _ts
 from sipvm.storage.db import parse_db_time as _dt
@@ -77,16 +78,6 @@ class Message:
         return self.duration_ms / 1000
 
 
-@dataclass(frozen=True)
-class InboxCounts:
-    """New (unplayed) and old (played) messages of an inbox, deleted ones not counted."""
-
-    new: int = 0
-    old: int = 0
-    urgent_new: int = 0
-    urgent_old: int = 0
-
-
 class Outcome(StrEnum):
     """How a state change ended."""
 
@@ -141,7 +132,7 @@ class SqliteMessageRepo:
         """Store a shared copy and audit the share on both messages, in one transaction."""
         async with self._db.transaction() as conn:
             message = await _insert(conn, copy, actor=by, action="share-in")
-            await _audit(
+            await write_audit(
                 conn,
                 copy.received_at,
                 by,
@@ -250,7 +241,7 @@ class SqliteMessageRepo:
     ) -> None:
         """Add an audit line for an action that changes no state (a download, say)."""
         async with self._db.transaction() as conn:
-            await _audit(conn, at, actor, action, message.id, message.inbox, detail)
+            await write_audit(conn, at, actor, action, message.id, message.inbox, detail)
 
     async def purge_deleted(self, *, deleted_before: datetime, at: datetime) -> list[Message]:
         """Remove messages deleted before the cut-off; returns them so their audio can go."""
@@ -262,7 +253,7 @@ class SqliteMessageRepo:
             purged = [_message(r) for r in await cursor.fetchall()]
             for m in purged:
                 await conn.execute("DELETE FROM messages WHERE id = ?", (m.id,))
-                await _audit(conn, at, "system", "purge", m.id, m.inbox, "")
+                await write_audit(conn, at, "system", "purge", m.id, m.inbox, "")
         return purged
 
     async def audio_in_use(self, audio: str) -> bool:
@@ -300,7 +291,7 @@ class SqliteMessageRepo:
             if message is None:
                 return ActionResult(Outcome.GONE, None)
             if changed:
-                await _audit(conn, at, by, action, message_id, message.inbox, "")
+                await write_audit(conn, at, by, action, message_id, message.inbox, "")
                 return ActionResult(Outcome.DONE, message)
         if message.deleted and gone_when_deleted:
             return ActionResult(Outcome.GONE, message)
@@ -333,7 +324,7 @@ async def _insert(
     if message_id is None:
         raise RuntimeError("SQLite returned no id for an inserted message")
     detail = f"from {new.shared_by} (message {new.source_id})" if new.shared_by else ""
-    await _audit(conn, new.received_at, actor, action, message_id, new.inbox, detail)
+    await write_audit(conn, new.received_at, actor, action, message_id, new.inbox, detail)
     message = await _get(conn, message_id)
     if message is None:
         raise RuntimeError(f"message {message_id} vanished inside its own transaction")
@@ -346,7 +337,7 @@ async def _get(conn: aiosqlite.Connection, message_id: int) -> Message | None:
     return _message(row) if row else None
 
 
-async def _audit(
+async def write_audit(
     conn: aiosqlite.Connection,
     at: datetime,
     actor: str,
@@ -355,6 +346,7 @@ async def _audit(
     inbox: str,
     detail: str,
 ) -> None:
+    """Add one audit line inside the caller's transaction."""
     await conn.execute(
         "INSERT INTO audit (at, actor, action, message_id, inbox, detail)"
         " VALUES (?, ?, ?, ?, ?, ?)",

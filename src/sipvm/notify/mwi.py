@@ -1,0 +1,154 @@
+"""Message-waiting lamps: send each phone the counts of every inbox it shows, coalesced.
+
+``changed(inboxes)`` asks for fresh NOTIFYs to every phone showing those inboxes; at most one
+NOTIFY per phone and inbox goes out per ``coalesce_s`` (a burst sends the latest counts once,
+at the end of the window). ``set_directory`` follows membership changes: phones that now show
+an inbox get its counts, phones that no longer do get a cleared lamp (0/0, never the counts).
+``refresh_all`` resends the whole state (at start and every ``refresh_s``), paced.
+
+The counts are read when the NOTIFY is sent, so a phone always gets the state at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from sipvm.domain.messages import InboxCounts
+from sipvm.domain.model import Directory
+from sipvm.domain.mwi import CLEARED, lamp_map, message_account, summary_body
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""(phone AOR, inbox)."""
+
+
+class LampSender(Protocol):
+    """Sends one unsolicited message-summary NOTIFY (the SIP engine)."""
+
+    async def send_mwi(self, phone: str, body: str) -> None:
+        """Send ``body`` to ``phone``; the outcome is only logged (lamps are refreshed)."""
+
+
+class CountsSource(Protocol):
+    """Reads inbox counts (the message repository)."""
+
+    async def counts(self, inboxes: Iterable[str]) -> Mapping[str, InboxCounts]:
+        """The shared counts of each inbox (zeros for an inbox without messages)."""
+
+
+class MwiNotifier:
+    """Keeps every member's phone lamps in step with their inboxes."""
+
+    def __init__(
+        self,
+        sender: LampSender,
+        counts: CountsSource,
+        *,
+        coalesce_s: float = 0.2,
+        max_per_s: float = 200.0,
+        reachable: Callable[[str], bool] = lambda phone: True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sender = sender
+        self._counts = counts
+        self._coalesce_s = coalesce_s
+        self._max_per_s = max_per_s
+        self._reachable = reachable
+        self._clock = clock
+        self._lamps: Mapping[str, tuple[str, ...]] = {}
+        self._pending: dict[Key, float] = {}
+        self._clear: set[Key] = set()
+        self._last_sent: dict[Key, float] = {}
+        self._wake = asyncio.Event()
+        self.sent = 0
+        """NOTIFYs sent so far (for logs and tests)."""
+
+    # -- what changed ------------------------------------------------------------------------
+
+    def set_directory(self, directory: Directory) -> None:
+        """Follow a new directory: new (phone, inbox) pairs get counts, dropped ones a clear."""
+        lamps: dict[str, tuple[str, ...]] = {}
+        unreachable: set[str] = set()
+        for inbox, phones in lamp_map(directory).items():
+            lamps[inbox] = tuple(p for p in phones if self._reachable(p))
+            unreachable.update(p for p in phones if not self._reachable(p))
+        if unreachable:
+            log.warning(
+                "message-waiting lamps: %d phones (e.g. %s) have a host name and no [sip] proxy "
+                "is set, so they get no NOTIFY; set [sip] proxy to the PBX or proxy they "
+                'register to (an IP address, e.g. "sip:10.0.0.2:5060")',
+                len(unreachable),
+                min(unreachable),
+            )
+        before = {(p, i) for i, phones in self._lamps.items() for p in phones}
+        after = {(p, i) for i, phones in lamps.items() for p in phones}
+        self._lamps = lamps
+        for key in before - after:
+            self._pending.pop(key, None)
+            self._clear.add(key)
+        self._clear -= after
+        self._schedule(after - before)
+
+    def changed(self, inboxes: Iterable[str]) -> None:
+        """The counts of these inboxes may have changed: tell their phones."""
+        self._schedule((p, i) for i in set(inboxes) for p in self._lamps.get(i, ()))
+
+    def refresh_all(self) -> None:
+        """Send every phone the state of every inbox it shows."""
+        self._schedule((p, i) for i, phones in self._lamps.items() for p in phones)
+
+    @property
+    def pending(self) -> int:
+        """NOTIFYs waiting to be sent."""
+        return len(self._pending) + len(self._clear)
+
+    def _schedule(self, keys: Iterable[Key]) -> None:
+        now = self._clock()
+        for key in keys:
+            due = max(now, self._last_sent.get(key, -1e18) + self._coalesce_s)
+            self._pending[key] = min(due, self._pending.get(key, due))
+        self._wake.set()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send NOTIFYs as they fall due, until cancelled."""
+        while True:
+            sent = await self.send_due()
+            if sent:
+                await asyncio.sleep(sent / self._max_per_s)  # pace refresh bursts
+                continue
+            self._wake.clear()
+            timeout = None
+            if self._pending:
+                timeout = max(0.0, min(self._pending.values()) - self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def send_due(self, limit: int = 50) -> int:
+        """Send up to ``limit`` NOTIFYs that are due now; returns how many were sent."""
+        now = self._clock()
+        clears = [self._clear.pop() for _ in range(min(limit, len(self._clear)))]
+        due = sorted((t, k) for k, t in self._pending.items() if t <= now)
+        due_keys = [k for _, k in due[: limit - len(clears)]]
+        for key in due_keys:
+            del self._pending[key]
+        summaries = await self._counts.counts({i for _, i in due_keys}) if due_keys else {}
+        work = [(k, CLEARED) for k in clears]
+        work += [(k, summaries.get(k[1], CLEARED)) for k in due_keys]
+        for (phone, inbox), summary in work:
+            body = summary_body(message_account(inbox, phone), summary)
+            try:
+                await self._sender.send_mwi(phone, body)
+            except Exception:  # a lamp is refreshed later; never stop the loop
+                log.exception("could not send the message-waiting NOTIFY to %s", phone)
+                continue
+            self._last_sent[(phone, inbox)] = self._clock()
+            self.sent += 1
+        return len(work)
