@@ -1047,3 +1047,29 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
     assert len(read_directory_file(path).extensions) == 4
+
+
+# -- notification preference -----------------------------------------------------------------
+
+
+def test_notify_email_defaults_on_can_be_turned_off_and_round_trips(tmp_path: Path) -> None:
+    text = BASE.replace('name = "Bob"\n', 'name = "Bob"\nnotify_email = false\n')
+    d = read_directory_file(write(tmp_path, text))
+    assert d.extensions["1001"].notify_email is True
+    assert d.extensions["1002"].notify_email is False
+    exported = dump_directory(d)
+    assert exported.count("notify_email = false") == 1  # written only when off
+    assert (
+        parse_directory(tomllib.loads(exported), source="x").extensions["1002"].notify_email
+        is False
+    )
+
+
+def test_notify_email_is_for_users_and_common_areas_and_a_boolean(tmp_path: Path) -> None:
+    text = BASE.replace('name = "Sales"\n', 'name = "Sales"\nnotify_email = true\n').replace(
+        'name = "Alice"\n', 'name = "Alice"\nnotify_email = "no"\n'
+    )
+    path = write(tmp_path, text)
+    found = problems_of(path)
+    find_problem(found, path, "call_queue 2001", "notify_email")
+    find_problem(found, path, "user 1001", "notify_email")
