@@ -261,3 +261,40 @@ def test_a_failing_send_is_logged_and_the_rest_go_on(caplog: pytest.LogCaptureFi
     asyncio.run(notifier.send_due())
     assert [p for p, _ in sender.sent] == ["sip:2@pbx"]
     assert "could not send the message-waiting NOTIFY to sip:1@pbx" in caplog.text
+
+
+def test_the_last_notify_a_phone_gets_says_yes_while_any_of_its_inboxes_has_new() -> None:
+    """Phones (and PBX relays) keeping only the last NOTIFY's lamp must not go dark while the
+    phone's own inbox still has a new message and a queue empties."""
+    notifier, sender, counts, clock = make()
+    counts.state["1"] = InboxCounts(new=2)
+    counts.state["50"] = InboxCounts(new=1)
+
+    async def run() -> None:
+        await notifier.send_due()  # start: both inboxes due together
+        first_round = [p for p in sender.sent if p[0] == "sip:1@pbx"]
+        assert [("yes" in b) for _, b in first_round] == [True, True]
+        sender.sent.clear()
+        clock.now += 1
+        counts.state["50"] = InboxCounts(old=1)  # the queue's message was played
+        notifier.changed(["50"])
+        await notifier.send_due()
+        clock.now += 0.1
+        await notifier.send_due()  # inbox 1 went out 1 s ago: no window to wait for
+
+    asyncio.run(run())
+    to_1 = [b for p, b in sender.sent if p == "sip:1@pbx"]
+    assert to_1 == [
+        summary_body("sip:50@pbx", InboxCounts(old=1)),
+        summary_body("sip:1@pbx", InboxCounts(new=2)),  # sent again, so the lamp stays on
+    ]
+    to_2 = [b for p, b in sender.sent if p == "sip:2@pbx"]
+    assert to_2 == [summary_body("sip:50@pbx", InboxCounts(old=1))]  # 2's own inbox is empty
+
+
+def test_in_one_round_no_goes_before_yes() -> None:
+    notifier, sender, counts, _ = make()
+    counts.state["50"] = InboxCounts(new=1)
+    asyncio.run(notifier.send_due())
+    to_1 = [b.split("\r\n")[0] for p, b in sender.sent if p == "sip:1@pbx"]
+    assert to_1 == ["Messages-Waiting: no", "Messages-Waiting: yes"]

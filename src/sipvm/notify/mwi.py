@@ -7,6 +7,12 @@ an inbox get its counts, phones that no longer do get a cleared lamp (0/0, never
 ``refresh_all`` resends the whole state (at start and every ``refresh_s``), paced.
 
 The counts are read when the NOTIFY is sent, so a phone always gets the state at that moment.
+
+One lamp, several inboxes: many phones (and Asterisk's and FreeSWITCH's MWI relays) keep only
+the last NOTIFY's ``Messages-Waiting``, whatever its ``Message-Account``. So the NOTIFYs of a
+round go out "no" first, "yes" last, and a phone whose round ended on "no" while another of
+its inboxes has new messages is sent that inbox again: the last NOTIFY a phone gets says "yes"
+whenever any of its inboxes has new messages.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ class MwiNotifier:
         self._reachable = reachable
         self._clock = clock
         self._lamps: Mapping[str, tuple[str, ...]] = {}
+        self._shown: dict[str, list[str]] = {}
+        """For each phone, the inboxes it shows (the reverse of ``_lamps``)."""
         self._pending: dict[Key, float] = {}
         self._clear: set[Key] = set()
         self._last_sent: dict[Key, float] = {}
@@ -89,6 +97,10 @@ class MwiNotifier:
         before = {(p, i) for i, phones in self._lamps.items() for p in phones}
         after = {(p, i) for i, phones in lamps.items() for p in phones}
         self._lamps = lamps
+        self._shown = {}
+        for inbox, phones in lamps.items():
+            for phone in phones:
+                self._shown.setdefault(phone, []).append(inbox)
         for key in before - after:
             self._pending.pop(key, None)
             self._clear.add(key)
@@ -142,6 +154,7 @@ class MwiNotifier:
         summaries = await self._counts.counts({i for _, i in due_keys}) if due_keys else {}
         work = [(k, CLEARED) for k in clears]
         work += [(k, summaries.get(k[1], CLEARED)) for k in due_keys]
+        work.sort(key=lambda item: item[1].new > 0)  # stable: every phone's "yes" comes last
         for (phone, inbox), summary in work:
             body = summary_body(message_account(inbox, phone), summary)
             try:
@@ -151,4 +164,25 @@ class MwiNotifier:
                 continue
             self._last_sent[(phone, inbox)] = self._clock()
             self.sent += 1
+        await self._end_on_yes(work)
         return len(work)
+
+    async def _end_on_yes(self, work: list[tuple[Key, InboxCounts]]) -> None:
+        """Phones whose last NOTIFY said "no" though another of their inboxes has new
+        messages: send them that inbox again (respecting the coalescing window)."""
+        last: dict[str, tuple[str, InboxCounts]] = {}
+        for (phone, inbox), summary in work:
+            last[phone] = (inbox, summary)
+        dark = {
+            phone: inbox
+            for phone, (inbox, summary) in last.items()
+            if summary.new == 0 and len(self._shown.get(phone, ())) > 1
+        }
+        if not dark:
+            return
+        others = {i for phone, inbox in dark.items() for i in self._shown[phone] if i != inbox}
+        counts = await self._counts.counts(others)
+        for phone, inbox in dark.items():
+            lit = [i for i in self._shown[phone] if i != inbox and counts[i].new > 0]
+            if lit and (phone, lit[0]) not in self._pending:
+                self._schedule([(phone, lit[0])])
