@@ -1,0 +1,1 @@
+"""The SIP front that spreads calls over media workers (Kamailio dispatcher)."""
