@@ -1,0 +1,1 @@
+"""Notifications: email and message-waiting lamps for everyone with access."""
