@@ -59,11 +59,16 @@ class App:
     notify_repo: SqliteNotifyRepo
 
     @classmethod
-    async def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> App:
-        """Open (creating if needed) the store in ``data_dir`` and build the services."""
+    async def open(
+        cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now, worker: str = ""
+    ) -> App:
+        """Open (creating if needed) the store in ``data_dir`` and build the services.
+
+        ``worker`` names a pool worker: its recordings in progress have their own spool.
+        """
         data_dir.mkdir(parents=True, exist_ok=True)
         db = await Database.open(data_dir / DB_NAME)
-        files = AudioFiles(data_dir)
+        files = AudioFiles(data_dir, worker)
         message_repo = SqliteMessageRepo(db)
         directory = await DirectoryService.load(SqliteDirectoryRepo(db), clock)
         return cls(

@@ -37,6 +37,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trusted-peer", action="append", metavar="ADDR", help="trusted PBX/proxy address"
     )
+    p.add_argument("--rtp-port", type=int, help="first RTP port (default 40000)")
+    # Set by the pool's supervisor on the workers it starts (sipvm.pool).
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--front", help=argparse.SUPPRESS)
     p.set_defaults(handler=run_serve)
 
 
@@ -50,6 +54,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         sip = replace(sip, port=args.sip_port)
     if args.trusted_peer:
         sip = replace(sip, trusted_peers=tuple(args.trusted_peer))
+    if args.rtp_port is not None:
+        sip = replace(sip, rtp_port=args.rtp_port)
     http = replace(s.http, port=args.http_port) if args.http_port is not None else s.http
     return replace(
         s,
@@ -68,10 +74,26 @@ async def run_serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    app = await App.open(settings.data)
+    index = args.worker_index
+    if settings.workers > 1 and not index:
+        from sipvm.pool import front_config, run_pool
+
+        front_config(settings)  # refuse a bad setup before touching the store
+        app = await App.open(settings.data)
+        try:
+            await start(app, settings)
+        finally:
+            await app.close()
+        return await run_pool(settings, args.config, stop)
+    if index:
+        _name_worker_logs(index)
+    app = await App.open(settings.data, worker=f"w{index}" if index else "")
     try:
-        await start(app, settings)
-        worker = await start_sip(app, settings)
+        if index:
+            await recover(app)
+        else:
+            await start(app, settings)
+        worker = await start_sip(app, settings, front=args.front)
         log.info(
             "sipvm ready: data %s, %d extensions, SIP on %s:%d",
             settings.data,
@@ -80,7 +102,8 @@ async def run_serve(args: argparse.Namespace) -> int:
             settings.sip.port,
         )
         background = [asyncio.create_task(_housekeeping(app))]
-        background += await start_notify(app, settings, worker)
+        if index <= 1:  # in a pool, worker 1 notifies for everyone
+            background += await start_notify(app, settings, worker)
         await stop.wait()
         log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
         # Notifications stop first: the next start resends every lamp and queues any email
@@ -97,7 +120,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def start_sip(app: App, settings: Settings) -> SipWorker:
+async def start_sip(app: App, settings: Settings, *, front: str | None = None) -> SipWorker:
     """Load the prompts (a missing sound stops the start) and start the SIP worker."""
     # Imported here so that the other commands never load pjsua2.
     from sipvm.flows.router import CallRouter, RouterSettings
@@ -122,6 +145,7 @@ async def start_sip(app: App, settings: Settings) -> SipWorker:
             trusted_peers=frozenset(settings.sip.trusted_peers),
             pilots=frozenset(settings.sip.pilot),
             proxy_host=_host_of(settings.sip.proxy),
+            front=frozenset({front}) if front else frozenset(),
         ),
         directory=app.directory,
         prompts=prompts,
@@ -220,6 +244,12 @@ async def start(app: App, settings: Settings) -> None:
         path = embedded_directory()
         await app.directory.apply_file(path)
         log.info("no directory applied yet: using the embedded example %s", path.name)
+    await recover(app)
+    await app.deposits.purge()
+
+
+async def recover(app: App) -> None:
+    """Clear unfinished scratch recordings; adopt or quarantine interrupted messages."""
     leftovers = app.files.clear_scratch()
     if leftovers:
         log.info("removed %d unfinished greeting or comment recordings", leftovers)
@@ -230,7 +260,14 @@ async def start(app: App, settings: Settings) -> None:
             len(report.adopted),
             len(report.quarantined),
         )
-    await app.deposits.purge()
+
+
+def _name_worker_logs(index: int) -> None:
+    """Prefix a pool worker's log lines with its name."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
+        )
 
 
 async def _housekeeping(app: App) -> None:

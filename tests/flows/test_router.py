@@ -249,3 +249,28 @@ async def test_overflow_to_an_auto_receptionist_leaves_a_message(
     assert control.channel is not None
     assert [op for op, _ in control.channel.transcript if op == "transfer"] == []
     assert len(await app.messages.messages("3001")) == 1
+
+
+def with_source_header(raw: str, value: str) -> str:
+    head, sep, body = raw.partition("\r\n\r\n")
+    return f"{head}\r\nX-Sipvm-Source: {value}{sep}{body}"
+
+
+async def test_behind_the_front_the_real_sender_decides_trust(app: App, clock: FakeClock) -> None:
+    """In a worker pool every INVITE comes from the front; its X-Sipvm-Source names the
+    sender, which must be trusted, and REFERs go back to that sender."""
+    front = frozenset({"127.0.0.10"})
+    raw = invite("plain_invite.sip")
+    refused = FakeControl([])
+    await router(app, clock, front=front).on_invite(
+        refused, 1, with_source_header(raw, "198.51.100.7:5060"), "127.0.0.10:5060"
+    )
+    assert refused.rejected == [(1, 403, ())]
+    missing = FakeControl([])
+    await router(app, clock, front=front).on_invite(missing, 2, raw, "127.0.0.10:5060")
+    assert missing.rejected == [(2, 403, ())]
+    taken = FakeControl([HANGUP])
+    await router(app, clock, front=front).on_invite(
+        taken, 3, with_source_header(raw, "127.0.0.2:5070"), "127.0.0.10:5060"
+    )
+    assert taken.rejected == [] and taken.accepted == [(3, "127.0.0.2:5070")]

@@ -85,6 +85,22 @@ class RouterSettings:
     pilots: frozenset[str]
     proxy_host: str = ""
     """Host[:port] REFERs point at; empty: the address the INVITE came from."""
+    front: frozenset[str] = frozenset()
+    """Addresses of the pool's SIP front: an INVITE from there carries the real sender in
+    ``X-Sipvm-Source`` (the front removes any copy a caller sent)."""
+
+
+#: The header in which the pool's front names who sent an INVITE.
+SOURCE_HEADER = "X-Sipvm-Source"
+
+
+def _front_source(raw: str) -> str | None:
+    """``ip:port`` from the front's ``X-Sipvm-Source`` header, or None."""
+    try:
+        value = parse_request(raw).header(SOURCE_HEADER)
+    except MalformedSipError:
+        return None
+    return value.strip() if value and ":" in value else None
 
 
 class CallRouter:
@@ -115,6 +131,13 @@ class CallRouter:
     async def on_invite(self, control: CallControl, key: int, raw: str, source: str) -> None:
         """Handle one new INVITE from ``source`` (``ip:port``), answering through ``control``."""
         host = source.rsplit(":", 1)[0].strip("[]")
+        if host in self.settings.front:
+            sender = _front_source(raw)
+            if sender is None:
+                log.warning("refused a call from the front %s without %s", host, SOURCE_HEADER)
+                await control.reject(key, 403)
+                return
+            source, host = sender, sender.rsplit(":", 1)[0]
         if host not in self.settings.trusted_peers:
             log.warning("refused a call from %s: not a trusted peer", host)
             await control.reject(key, 403)

@@ -7,6 +7,10 @@ Layout (all under ``--data``):
 - ``audio/<inbox>/<uid>.wav``: durable message audio (fsynced, atomically renamed into place,
   directory fsynced) — written before the message row is committed.
 - ``quarantine/``: files recovery could not adopt, kept for an admin to inspect.
+
+With a worker pool each media worker has its own spool and scratch area (``spool/<worker>/``,
+``tmp/<worker>/``), so a worker that restarts recovers only its own interrupted recordings,
+never one another worker is still writing.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ def new_uid() -> str:
 class AudioFiles:
     """The data directory's audio areas. Methods block: call them through ``asyncio.to_thread``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, worker: str = "") -> None:
         self.data_dir = data_dir
-        self.spool = data_dir / "spool"
+        self.spool = data_dir / "spool" / worker if worker else data_dir / "spool"
         self.audio = data_dir / "audio"
         self.quarantine = data_dir / "quarantine"
-        self.scratch = data_dir / "tmp"
+        self.scratch = data_dir / "tmp" / worker if worker else data_dir / "tmp"
         for d in (self.spool, self.audio, self.quarantine):
             d.mkdir(parents=True, exist_ok=True)
 
