@@ -5,6 +5,7 @@ capacity callers get 503 from the front, and every slot is free again afterwards
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -39,7 +40,9 @@ def start_pool(tmp_path: Path) -> Server:
     return server
 
 
-def deposit_calls(kit: Kit, server: Server, name: str, calls: int, seconds: float) -> int:
+def deposit_calls(
+    kit: Kit, server: Server, name: str, calls: int, seconds: float, trace: Path | None = None
+) -> int:
     """``calls`` simultaneous sipp deposit calls into 2001 (a 700 Hz tone after the greeting,
     as in test_deposit_sip: no DTMF, a plain phone); sipp's exit code."""
     audio = kit.tmp / "caller.wav"
@@ -59,6 +62,8 @@ def deposit_calls(kit: Kit, server: Server, name: str, calls: int, seconds: floa
         "-key", "extra_header", "Diversion: <sip:2001@pbx.example.com>;reason=no-answer",
         "-timeout", "60s", "-timeout_error", "-nostdin",
     ]  # fmt: skip
+    if trace is not None:
+        args += ["-trace_msg", "-message_file", str(trace)]
     return kit.spawn(name, args).finish(90)
 
 
@@ -91,3 +96,24 @@ def test_calls_beyond_one_worker_land_and_a_killed_worker_comes_back(
     finally:
         assert server.stop(timeout=90) == 0, "\n".join(server.log[-30:])
     assert any("pool stopped" in x for x in server.log)
+
+
+def test_beyond_capacity_the_front_answers_503_and_every_slot_is_free_afterwards(
+    tmp_path: Path, kit: Kit
+) -> None:
+    server = start_pool(tmp_path)
+    try:
+        trace = kit.tmp / "burst.msgs"
+        code = deposit_calls(kit, server, "burst", calls=10, seconds=2.0, trace=trace)
+        assert code != 0  # two calls failed, as they should
+        text = trace.read_text(errors="replace")
+        # Unacknowledged by this scenario, a 503 is sent again: count calls, not packets.
+        refused = set(re.findall(r"^SIP/2\.0 503 [^\n]*\n(?:[^\n]+\n)*?Call-ID: (\S+)", text, re.M))
+        assert len(refused) == 2, text[-3000:]
+        assert re.search(r"^Retry-After: 30\s*$", text, re.M)
+        assert len(messages(server, "2001", 8)) == 8
+        time.sleep(1.0)
+        assert deposit_calls(kit, server, "again", calls=8, seconds=2.0) == 0
+        assert len(messages(server, "2001", 16)) == 16
+    finally:
+        assert server.stop(timeout=90) == 0, "\n".join(server.log[-30:])
