@@ -79,6 +79,9 @@ def test_calls_beyond_one_worker_land_and_a_killed_worker_comes_back(
         assert tone_s == pytest.approx(3.0, abs=0.7)
         recorded = [line for line in server.log if "inbox 2001: recorded" in line]
         assert any("[worker 1]" in x for x in recorded) and any("[worker 2]" in x for x in recorded)
+        # One notifier for the pool: worker 1 (lamps and emails once per event, not per worker).
+        notifying = [x for x in server.log if "notifications: lamps" in x]
+        assert len(notifying) == 1 and "[worker 1]" in notifying[0]
         # Kill worker 2: the supervisor starts it again, and calls go on meanwhile.
         (line,) = [x for x in server.log if "started worker 2 (pid" in x]
         pid = int(line.rsplit("pid ", 1)[1].rstrip(")"))
