@@ -345,7 +345,7 @@ class Front:
             ["kamcmd", "-s", f"unix:{self.config.paths.ctl_socket}", "dispatcher.list"],
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=20,  # a loaded CI machine starts sipp slowly
             check=True,
         ).stdout
         return dict(re.findall(r"URI: (\S+)\s+FLAGS: (\S+)", out))
