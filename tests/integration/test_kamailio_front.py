@@ -409,7 +409,7 @@ class Lab:
         args += ["-mi", PRIVATE, "-mp", str(free_port(PRIVATE)), "-nostdin"]
         args += ["-trace_msg", "-message_file", str(trace)]
         proc = self.spawn(f"{name}-{port}", args)
-        wait_until(lambda: udp_port_taken(PRIVATE, port), 5, f"{name} on port {port}")
+        wait_until(lambda: udp_port_taken(PRIVATE, port), 20, f"{name} on port {port}")
         return Worker(name, port, trace, proc)
 
     def front(
