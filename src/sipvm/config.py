@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from sipvm.domain.mwi import has_ip_host
 from sipvm.errors import InvalidInputError
 
 
@@ -124,22 +124,12 @@ def load_settings(path: Path | None) -> Settings:
 def _check_proxy(path: Path, proxy: str) -> None:
     """The next hop must be ``sip:IP[:port]``: pjsip would resolve a name with a blocking
     lookup in the SIP thread for every request."""
-    if not proxy:
-        return
-    host = proxy.split(":", 1)[1] if proxy.startswith("sip:") else ""
-    host = host.split(";", 1)[0]
-    if host.startswith("["):
-        host = host[1 : host.find("]")]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
+    if proxy and not (proxy.startswith("sip:") and has_ip_host(proxy)):
         raise InvalidInputError(
             f"settings file {path}: [sip] proxy {proxy!r} must be sip:ADDRESS[:PORT] with an IP "
             'address, e.g. "sip:10.0.0.2:5060" (host names are not resolved, to keep the SIP '
             "thread from blocking)"
-        ) from None
+        )
 
 
 def _section(path: Path, name: str, cls: type[Any], value: Any) -> Any:

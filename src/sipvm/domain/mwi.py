@@ -50,13 +50,9 @@ def phone_host(phone: str) -> str:
     return rest.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0]
 
 
-def reachable_without_proxy(phone: str) -> bool:
-    """Whether a NOTIFY can go straight to the AOR: its host is an IP address.
-
-    A host name would be resolved by pjsip with a blocking lookup in the SIP thread, stalling
-    every call; such phones need ``[sip] proxy``.
-    """
-    host = phone_host(phone)
+def has_ip_host(uri: str) -> bool:
+    """Whether the host of a SIP URI (``sip:[user@]host[:port][;params]``) is an IP address."""
+    host = phone_host(uri)
     if host.startswith("["):
         host = host[1 : host.find("]")]
     elif host.count(":") == 1:
@@ -66,6 +62,15 @@ def reachable_without_proxy(phone: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def reachable_without_proxy(phone: str) -> bool:
+    """Whether a NOTIFY can go straight to the AOR: its host is an IP address.
+
+    A host name would be resolved by pjsip with a blocking lookup in the SIP thread, stalling
+    every call; such phones need ``[sip] proxy``.
+    """
+    return has_ip_host(phone)
 
 
 def message_account(inbox: str, phone: str) -> str:
