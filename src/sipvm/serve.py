@@ -20,7 +20,7 @@ from sipvm.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-#: How often the server purges expired deletions and picks up directory changes.
+#: How often the server purges expired deletions.
 HOUSEKEEPING_S = 3600.0
 
 
@@ -101,7 +101,10 @@ async def run_serve(args: argparse.Namespace) -> int:
             settings.sip.bind,
             settings.sip.port,
         )
-        background = [asyncio.create_task(_housekeeping(app))]
+        background = [
+            asyncio.create_task(_housekeeping(app)),
+            asyncio.create_task(app.directory.follow()),
+        ]
         if index <= 1:  # in a pool, worker 1 notifies for everyone
             background += await start_notify(app, settings, worker)
         await stop.wait()
@@ -274,7 +277,6 @@ async def _housekeeping(app: App) -> None:
     while True:
         await asyncio.sleep(HOUSEKEEPING_S)
         try:
-            await app.directory.refresh()
             await app.deposits.purge()
         except Exception:  # keep serving calls; the next round tries again
             log.exception("housekeeping failed")

@@ -1,7 +1,14 @@
-"""Applying directory files and knowing which directory is in force."""
+"""Applying directory files and knowing which directory is in force.
+
+Every process that serves calls or pages runs ``DirectoryService.follow``: a directory applied
+by another process (``sipvm directory apply``, the pool's supervisor, a web edit) is in force
+there within ``FOLLOW_S`` — a revoked right must not linger on a worker.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +17,11 @@ from pathlib import Path
 from sipvm.domain.model import Directory
 from sipvm.provisioning.directory_file import read_directory_file
 from sipvm.storage.directory import AppliedDirectory, SqliteDirectoryRepo
+
+log = logging.getLogger(__name__)
+
+#: How often a serving process looks for a new directory revision (one indexed read).
+FOLLOW_S = 0.5
 
 
 @dataclass
@@ -49,4 +61,18 @@ class DirectoryService:
         if found is None:
             return False
         self.rev, self.current = found
+        log.info("directory revision %d in force", self.rev)
         return True
+
+    async def follow(self, every_s: float = FOLLOW_S) -> None:
+        """Pick up directories other processes apply, every ``every_s``, until cancelled.
+
+        Each round is one indexed read of the newest revision number; the directory itself is
+        read only when that number changed. A failed round is logged and the next one tries
+        again (a busy store must not stop a worker from serving calls)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("reading the directory in force failed; trying again")
