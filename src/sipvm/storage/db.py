@@ -9,6 +9,7 @@ processes, ``BEGIN IMMEDIATE`` plus the busy timeout serialise writers; WAL lets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -79,7 +80,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction: taken at once (BEGIN IMMEDIATE), committed or rolled back whole."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
@@ -91,11 +92,36 @@ class Database:
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """The connection for reads (one consistent snapshot for the block)."""
         async with self._lock:
-            await self._conn.execute("BEGIN")
+            await self._begin("BEGIN")
             try:
                 yield self._conn
             finally:
                 await self._conn.execute("COMMIT")
+
+    async def _begin(self, statement: str) -> None:
+        """Start a transaction; a task cancelled meanwhile leaves no transaction open.
+
+        aiosqlite runs a queued statement even when the task awaiting it is cancelled, so a
+        BEGIN waiting on another process's lock would otherwise open a transaction that nobody
+        ends: every later BEGIN on this connection would fail. On cancellation the BEGIN is
+        waited for and rolled back before the connection is given up (repeated cancellations
+        wait too: it is one statement, bounded by the busy timeout)."""
+        begin = asyncio.ensure_future(self._conn.execute(statement))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            cleanup = asyncio.ensure_future(self._roll_back_after(begin))
+            while not cleanup.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(cleanup)
+            raise
+
+    async def _roll_back_after(self, begin: asyncio.Future[aiosqlite.Cursor]) -> None:
+        try:
+            await begin
+        except sqlite3.Error:
+            return  # it did not begin: nothing to end
+        await self._conn.execute("ROLLBACK")
 
     async def _migrate(self) -> None:
         async with self.transaction() as conn:
