@@ -29,6 +29,9 @@ class SipSettings:
     """First RTP port of this worker (each call takes two)."""
     drain_s: float = 30.0
     """On SIGTERM: how long calls in progress may go on before they are ended."""
+    no_media_s: float = 5.0
+    """An answered call from which no RTP packet has arrived this long after the answer is
+    hung up (a ghost call of a scanner or broken peer would hold a call slot); 0: never."""
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,8 @@ class NotFoundError(SipvmError):
 
 class StorageError(SipvmError):
     """The store cannot be opened or is in a state sipvm cannot work with."""
+
+
+class PortInUseError(SipvmError):
+    """A port the server must listen on (SIP, or every port of the RTP range) is held by
+    another process; the message names the port and the setting that chooses another."""

@@ -163,6 +163,7 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         port=settings.sip.port,
         rtp_port=settings.sip.rtp_port,
         proxy=settings.sip.proxy,
+        no_media_s=settings.sip.no_media_s,
     )
     worker = SipWorker(engine, router)
     await worker.start()

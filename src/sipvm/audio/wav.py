@@ -4,15 +4,21 @@ pjmedia's WAV writer puts 0 in the RIFF size and in the data chunk size when it 
 recording and writes the real values only when the recorder is closed. A recording that
 outlives a crash therefore has a header that :mod:`wave` rejects, although every audio byte
 is on disk. :func:`repair_wav_header` makes such a file readable again so it can be adopted
-as a message; :func:`read_wav_info` describes a file without changing it.
+as a message; :func:`read_wav_info` describes a file without changing it; :func:`is_silent`
+tells a recording that holds nothing but line noise (or nothing at all) from a message.
 
 Only the formats pjmedia writes are accepted: PCM (format tag 1), A-law (6) and µ-law (7).
 """
 
 from __future__ import annotations
 
+import math
+import operator
 import os
 import struct
+import sys
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -315,3 +321,136 @@ def header_is_final(path: Path) -> bool:
         return False
     riff_size = int(struct.unpack("<I", head[4:8])[0])
     return riff_size != 0 and riff_size == size - 8
+
+
+# -- silence -------------------------------------------------------------------------------
+
+#: A 20 ms frame whose RMS level is below this (dB relative to a full-scale square wave,
+#: 32768) counts as silence. Chosen between the two levels it must tell apart:
+#: - a real phone line's noise floor: ITU-T G.712 allows idle channel noise up to -65 dBm0p,
+#:   about -71 dBFS; A-law's idle code decodes to ±8 (-72 dBFS); the comfort noise that
+#:   mobile and VoIP gateways insert sits around -60 to -70 dBFS;
+#: - a quiet speaker: about -35 dBm0 of active speech (-41 dBFS), with syllables 10 dB louder.
+#: -50 dBFS is 20 dB above a quiet line and about 10 dB below a quiet speaker's average.
+SILENCE_DBFS = -50.0
+#: A recording with less sound than this (frames above ``SILENCE_DBFS``) is silence from end
+#: to end: one click or crackle on the line is not a message.
+MIN_SOUND_S = 0.2
+#: The frame length levels are measured over: one RTP packet of the bridge (20 ms).
+LEVEL_FRAME_S = 0.02
+_READ_FRAMES = 8000  # frames decoded per read: 1 s at the bridge rate
+
+
+def sound_seconds(
+    path: Path, *, threshold_dbfs: float = SILENCE_DBFS, enough_s: float | None = None
+) -> float:
+    """Seconds of ``path`` whose level is above ``threshold_dbfs``, measured in 20 ms frames
+    over all channels (a frame counts when any channel is loud enough on average).
+
+    With ``enough_s`` the count stops as soon as it reaches that much (a quick "is there any
+    sound" for long recordings). Reads PCM of any width, A-law and µ-law.
+
+    Raises:
+        CorruptAudioError: as for :func:`read_wav_info`.
+        OSError: the file cannot be opened or read.
+    """
+    threshold = 32768.0 * 10.0 ** (threshold_dbfs / 20.0)
+    with path.open("rb") as f:
+        info = _parse(f, path).info
+        frame = max(1, round(info.sample_rate * LEVEL_FRAME_S)) * info.channels
+        frame_s = frame / info.channels / info.sample_rate
+        chunk_bytes = _READ_FRAMES * info.block_align
+        f.seek(info.data_offset)
+        left = info.data_bytes
+        loud = 0.0
+        pending = array("h")
+        while left > 0:
+            raw = f.read(min(chunk_bytes, left))
+            if not raw:
+                break
+            left -= len(raw)
+            pending.extend(_samples16(raw, info))
+            whole = len(pending) - len(pending) % frame
+            for start in range(0, whole, frame):
+                if _frame_is_loud(pending[start : start + frame], threshold):
+                    loud += frame_s
+                    if enough_s is not None and loud >= enough_s:
+                        return loud
+            del pending[:whole]
+        if pending and _frame_is_loud(pending, threshold):  # a last partial frame
+            loud += len(pending) / info.channels / info.sample_rate
+        return loud
+
+
+def is_silent(path: Path) -> bool:
+    """Whether ``path`` is silence from end to end: less than ``MIN_SOUND_S`` of it rises
+    above ``SILENCE_DBFS`` (see there for why that level).
+
+    Raises:
+        CorruptAudioError: as for :func:`read_wav_info`.
+        OSError: the file cannot be opened or read.
+    """
+    return sound_seconds(path, enough_s=MIN_SOUND_S) < MIN_SOUND_S
+
+
+def _frame_is_loud(frame: array[int], threshold: float) -> bool:
+    # RMS never exceeds the peak: quiet frames (most of a silent file) cost two C-level scans.
+    if max(max(frame), -min(frame)) < threshold:
+        return False
+    return math.sqrt(sum(map(operator.mul, frame, frame)) / len(frame)) >= threshold
+
+
+def _samples16(raw: bytes, info: WavInfo) -> array[int]:
+    """Whole samples of ``raw`` as signed 16-bit values (wider PCM keeps its top 16 bits)."""
+    width = info.block_align // info.channels
+    raw = raw[: len(raw) - len(raw) % width]
+    if info.format_tag == FORMAT_ALAW or info.format_tag == FORMAT_ULAW:
+        low, high = _G711_TABLES[info.format_tag]
+        wide = bytearray(2 * len(raw))
+        wide[0::2] = raw.translate(low)
+        wide[1::2] = raw.translate(high)
+        raw = bytes(wide)
+    elif width == 1:  # 8-bit PCM is unsigned
+        wide = bytearray(2 * len(raw))
+        wide[1::2] = raw.translate(_UNSIGNED_TO_SIGNED)
+        raw = bytes(wide)
+    elif width > 2:
+        wide = bytearray(2 * (len(raw) // width))
+        wide[0::2] = raw[width - 2 :: width]
+        wide[1::2] = raw[width - 1 :: width]
+        raw = bytes(wide)
+    samples = array("h", raw)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples
+
+
+def _alaw_to_linear(code: int) -> int:
+    code ^= 0x55
+    exponent = (code >> 4) & 0x07
+    mantissa = code & 0x0F
+    value = (mantissa << 4) + 8
+    if exponent:
+        value = (value + 0x100) << (exponent - 1)
+    return value if code & 0x80 else -value
+
+
+def _ulaw_to_linear(code: int) -> int:
+    code = ~code & 0xFF
+    exponent = (code >> 4) & 0x07
+    value = (((code & 0x0F) << 3) + 0x84) << exponent
+    value -= 0x84
+    return -value if code & 0x80 else value
+
+
+def _g711_tables(decode: Callable[[int], int]) -> tuple[bytes, bytes]:
+    """Translation tables from a G.711 code to the low and the high byte of its sample."""
+    pairs = [(decode(code) & 0xFFFF).to_bytes(2, "little") for code in range(256)]
+    return bytes(p[0] for p in pairs), bytes(p[1] for p in pairs)
+
+
+_G711_TABLES = {
+    FORMAT_ALAW: _g711_tables(_alaw_to_linear),
+    FORMAT_ULAW: _g711_tables(_ulaw_to_linear),
+}
+_UNSIGNED_TO_SIGNED = bytes((b - 128) & 0xFF for b in range(256))

@@ -31,6 +31,9 @@ class Recording:
     ended_by: Literal["key", "hangup", "max_length", "silence"]
     key: str | None = None
     """The terminator key pressed, when ``ended_by == "key"``."""
+    audio_received: bool = True
+    """False when not one audio packet came from the caller while recording (a dead media
+    path): the file then holds nothing the caller said, whatever its length."""
 
 
 @dataclass(frozen=True)

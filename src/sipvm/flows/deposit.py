@@ -8,9 +8,11 @@
    10 s of silence.
 3. After ``#``, silence or the maximum length: the review menu — 1 accept, 2 listen,
    3 re-record, 4 mark urgent. No answer three times: the message is kept.
-4. A recording shorter than the minimum is discarded (after a hang-up, silently; otherwise
-   the caller is told and may record again). Hanging up at any point after the beep keeps
-   the message.
+4. A recording shorter than the minimum, or one during which not one audio packet came from
+   the caller, is discarded (after a hang-up, silently; otherwise the caller is told and may
+   record again). Hanging up at any point after the beep keeps the message.
+5. The sink refuses to store a recording that is silence from end to end (it measures the
+   file; this module does no file I/O): the caller hears "too short" if still there.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ class MessageSink(Protocol):
 
     async def begin(self, facts: DepositFacts) -> tuple[str, Path]: ...
 
-    async def finish(self, uid: str, *, urgent: bool | None = None) -> object | None: ...
+    async def finish(self, uid: str, *, urgent: bool | None = None) -> object | None:
+        """Store the recording; None when it is not a message (too short, only silence:
+        the sink logs which)."""
+        ...
 
     async def discard(self, uid: str) -> None: ...
 
@@ -135,6 +140,17 @@ async def deposit_message(
             recording.duration_s,
             recording.ended_by,
         )
+        if not recording.audio_received:
+            await sink.discard(uid)
+            log.info(
+                "inbox %s: not stored: the caller sent no audio (%.1f s recorded)",
+                call.inbox.ext,
+                recording.duration_s,
+            )
+            if recording.ended_by == "hangup":
+                return DepositResult(stored=False)
+            await channel.play(prompts.get("deposit.too_short"))
+            continue
         if recording.ended_by == "hangup":
             return DepositResult(stored=await _keep(sink, uid, urgent, call))
         if recording.duration_s < call.min_s:
@@ -201,7 +217,5 @@ async def _review(channel: CallChannel, recording: Recording, prompts: Prompts) 
 
 
 async def _keep(sink: MessageSink, uid: str, urgent: bool, call: DepositCall) -> bool:
-    stored = await sink.finish(uid, urgent=urgent)
-    if stored is None:
-        log.info("inbox %s: recording too short, discarded", call.inbox.ext)
-    return stored is not None
+    # A refusal (too short, only silence) is logged by the sink, which measured the file.
+    return await sink.finish(uid, urgent=urgent) is not None

@@ -4,6 +4,11 @@ A message exists only when its audio is durable and its row committed. The order
 JSON (facts) → recording → fsync + rename into ``audio/`` → row committed → sidecar removed.
 A crash at any point leaves either nothing, or a spool entry that ``recover()`` adopts (header
 repaired) or quarantines — never a silent loss.
+
+A recording that is silence from end to end (see ``audio.wav.is_silent``) never becomes a
+message, from a call or from recovery: a caller who said nothing (a scanner's ghost call, a
+dead media path, a pocket dial) must not light every member's lamp. It is measured here, where
+the file is read anyway, so the call flows stay free of file I/O.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sipvm.audio.wav import read_wav_info, repair_wav_header
+from sipvm.audio.wav import SILENCE_DBFS, is_silent, read_wav_info, repair_wav_header
 from sipvm.domain.messages import DepositFacts
 from sipvm.errors import CorruptAudioError, NotFoundError
 from sipvm.services.directory import DirectoryService
@@ -63,7 +68,8 @@ class DepositService:
         return uid, self._files.spool_wav(uid)
 
     async def finish(self, uid: str, *, urgent: bool | None = None) -> Message | None:
-        """Store the finished recording ``uid`` as a message; None when too short (discarded)."""
+        """Store the finished recording ``uid`` as a message; None when it is too short or
+        only silence (discarded, with a log line saying which)."""
         facts = await asyncio.to_thread(self._files.read_sidecar, uid)
         if urgent is not None:
             facts["urgent"] = urgent
@@ -114,6 +120,11 @@ class DepositService:
                     report, wav, f"{info.duration_s:.1f} s is shorter than {minimum} s", uid
                 )
                 continue
+            if await asyncio.to_thread(is_silent, wav):
+                await self._quarantine(
+                    report, wav, f"{info.duration_s:.1f} s of only silence, no message", uid
+                )
+                continue
             message = await self._store(uid, facts, wav, actor="system", action="recover")
             if message is not None:
                 log.warning(
@@ -153,6 +164,16 @@ class DepositService:
                 info.duration_s,
                 inbox,
                 minimum,
+            )
+            await asyncio.to_thread(self._files.discard_spool, uid)
+            return None
+        if await asyncio.to_thread(is_silent, wav):
+            log.info(
+                "inbox %s: not stored: the caller sent only silence (%.1f s, nothing above "
+                "%.0f dBFS)",
+                inbox,
+                info.duration_s,
+                SILENCE_DBFS,
             )
             await asyncio.to_thread(self._files.discard_spool, uid)
             return None

@@ -18,6 +18,7 @@ from sipvm.errors import CorruptAudioError
 from sipvm.flows.channel import CallerHungUp, Playback, Recording, TransferResult
 from sipvm.sip.engine import PjEngine
 from sipvm.sip.events import (
+    CallConfirmed,
     CallEnded,
     CallEvent,
     DtmfDigit,
@@ -50,6 +51,7 @@ class PjCallChannel:
         self._finished_players: set[int] = set()
         self._transfer: list[TransferProgress] = []
         self._media = False
+        self._confirmed = False
         self._ended = False
         self.end_status = 0
         self._changed = asyncio.Event()
@@ -64,6 +66,8 @@ class PjCallChannel:
             self._finished_players.add(event.token)
         elif isinstance(event, MediaActive):
             self._media = True
+        elif isinstance(event, CallConfirmed):
+            self._confirmed = True
         elif isinstance(event, TransferProgress):
             self._transfer.append(event)
         elif isinstance(event, CallEnded):
@@ -90,6 +94,12 @@ class PjCallChannel:
         """Wait for audio to flow after answering; False if it did not (or the call ended)."""
         await self._wait_until(lambda: self._media or self._ended, timeout)
         return self._media and not self._ended
+
+    async def wait_confirmed(self, timeout: float) -> bool:
+        """Wait after answering until the caller's ACK has confirmed the call and audio
+        flows; False if that did not happen in ``timeout`` (or the call ended)."""
+        await self._wait_until(lambda: (self._confirmed and self._media) or self._ended, timeout)
+        return self._confirmed and self._media and not self._ended
 
     # -- CallChannel -------------------------------------------------------------------------
 
@@ -227,7 +237,17 @@ class PjCallChannel:
         """Record the caller until a terminator, hang-up, ``max_s`` or ``silence_s`` of quiet."""
         self._check()
         self._digits.clear()  # keys typed during the greeting must not end the recording
-        started = await self._engine.run(lambda: self._engine.start_recording(self.key, path))
+        engine, call_key = self._engine, self.key
+
+        def begin() -> tuple[bool, int]:
+            return engine.start_recording(call_key, path), engine.rtp_received(call_key)
+
+        def poll(rtp_too: bool) -> tuple[int, int]:
+            level = engine.caller_level(call_key)
+            return level, engine.rtp_received(call_key) if rtp_too else 0
+
+        started, rtp_before = await engine.run(begin)
+        rtp_arrived = False  # whether any RTP packet came while recording
         loop = asyncio.get_running_loop()
         start = last_sound = loop.time()
         ended_by: str | None = None if started else "hangup"
@@ -253,20 +273,32 @@ class PjCallChannel:
                 warning_token = await self._engine.run(
                     functools.partial(self._engine.play, self.key, list(warning))
                 )
-            level = await self._engine.run(lambda: self._engine.caller_level(self.key))
+            level, rtp = await engine.run(functools.partial(poll, not rtp_arrived))
+            rtp_arrived = rtp_arrived or rtp > rtp_before
             if level > SILENCE_LEVEL:
                 last_sound = now
             elif now - last_sound >= silence_s:
                 ended_by = "silence"
         if not self._ended:
-            await self._engine.run(lambda: self._engine.stop_recording(self.key))
+
+            def stop() -> int:
+                engine.stop_recording(call_key)
+                return engine.rtp_received(call_key)
+
+            rtp_arrived = await engine.run(stop) > rtp_before or rtp_arrived
             if warning_token is not None:
                 token = warning_token
                 await self._engine.run(lambda: self._engine.stop_playing(self.key, token))
         # The recorder is dropped (on hang-up, by the engine before it reported the end); the
         # bridge closes the file a frame or so later. Wait for that, so no audio is lost.
         await self._wait_closed(path)
-        return Recording(path, _duration(path), ended_by, key)  # type: ignore[arg-type]
+        return Recording(
+            path,
+            _duration(path),
+            ended_by,  # type: ignore[arg-type]
+            key,
+            audio_received=rtp_arrived or not started,
+        )
 
     async def _wait_closed(self, path: Path, timeout: float = 3.0) -> None:
         loop = asyncio.get_running_loop()

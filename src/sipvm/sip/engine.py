@@ -9,16 +9,29 @@ Rules from PJSUA2_NOTES.md that shape this module:
 - Every Call, player and recorder is referenced from ``_PjCall`` in the ``calls`` dict until
   the call is DISCONNECTED, where it is dropped (media first, no stopTransmit: it is gone).
 - Incoming INVITEs are never answered or rejected inside ``onIncomingCall`` (trap 8).
+- An answered call starts its dialog only once the caller's ACK confirms it. Until then the
+  engine watches it: a call with no ACK by Timer H, or with no RTP packet ``no_media_s`` after
+  the answer, is ended here. pjsip holds back a BYE until the ACK comes (RFC 3261 §15), which
+  would keep a never-confirmed call's slot for Timer H plus a BYE's Timer F (about 64 s), so
+  such a call is ended with ``pjsip_inv_terminate`` (through ctypes: pjsua2 does not wrap it),
+  which frees the slot at once and still sends the BYE.
+- A failed start is cleaned up in the pjsip thread: the library is destroyed there, every
+  pjsua2 reference is dropped there, and asyncio gets a plain error (no traceback holding
+  pjsua2 objects, whose release in another thread aborts the process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import errno
+import gc
 import itertools
 import logging
 import queue
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -32,7 +45,10 @@ from typing import Any, TypeVar
 import pjsua2 as pj
 
 from sipvm.audio.wav import read_wav_info
+from sipvm.domain.sip_message import MalformedSipError, parse_name_addr
+from sipvm.errors import PortInUseError, SipvmError
 from sipvm.sip.events import (
+    CallConfirmed,
     CallEnded,
     CallEvent,
     DtmfDigit,
@@ -53,6 +69,12 @@ MAX_CALLS_BUILD = 4
 PLAYLIST_PAD_S = 0.3
 #: Longest a request outside calls can stay unanswered: pjsip's Timer F (64 x T1), plus margin.
 REQUEST_TIMEOUT_S = 33.0
+#: Longest an answered call may wait for the caller's ACK: pjsip's Timer H (64 x T1).
+CONFIRM_TIMEOUT_S = 32.0
+#: How often the pjsip thread looks at answered calls for their ACK and first RTP packet.
+WATCH_S = 0.25
+#: pjlib's status for the OS error "address already in use" (PJ_STATUS_FROM_OS).
+_PJ_EADDRINUSE = 120000 + errno.EADDRINUSE
 
 
 @dataclass(frozen=True)
@@ -71,23 +93,40 @@ class EngineConfig:
     """Next hop (``sip:host:port``) for requests outside calls: the MWI NOTIFYs."""
     user_agent: str = "sipvm"
     log_level: int = 1
+    no_media_s: float = 5.0
+    """An answered call from which no RTP packet has arrived this long after the answer is
+    ended (scanners and broken media paths would otherwise hold a slot); 0: never."""
 
 
 class _PjCall(pj.Call):  # type: ignore[misc]
     """A pjsua2 call whose callbacks become events; lives only in the pjsip thread."""
 
-    def __init__(self, engine: PjEngine, account: Any, call_id: int, key: int) -> None:
+    def __init__(self, engine: PjEngine, account: Any, call_id: int, key: int, source: str) -> None:
         super().__init__(account, call_id)
         self.engine = engine
         self.key = key
+        self.source = source
         self.audio: Any = None
+        self.audio_index = -1
         self.player: Any = None
         self.recorder: Any = None
         self.media_reported = False
+        self.answered_at: float | None = None
+        """``time.monotonic()`` of the 200 OK; None until answered."""
+        self.confirmed = False
+        self.rtp_seen = False
+        self.ending = False
+        self.dialog: DialogId | None = None
+        """How pjsip finds this call's dialog (taken from our 200 OK)."""
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+        if ci.state == pj.PJSIP_INV_STATE_CONNECTING and self.dialog is None:
+            self.dialog = dialog_of_answer(str(ci.callIdString), _sent_message(prm.e))
+        elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
+            self.confirmed = True
+            self.engine._emit(CallConfirmed(self.key))
+        elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             # Drop media first (closes a recording's WAV), then the call itself (trap 3, 6).
             self.player = None
             self.recorder = None
@@ -100,6 +139,7 @@ class _PjCall(pj.Call):  # type: ignore[misc]
         for mi in ci.media:  # ci held in a local: iterating a temporary reads freed memory
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.audio = self.getAudioMedia(mi.index)
+                self.audio_index = int(mi.index)
                 if not self.media_reported:
                     self.media_reported = True
                     self.engine._emit(MediaActive(self.key))
@@ -181,9 +221,24 @@ class PjEngine:
     # -- lifecycle (asyncio side) ---------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the pjsip thread and wait until SIP listens."""
+        """Start the pjsip thread and wait until SIP listens.
+
+        Raises:
+            PortInUseError: the SIP port, or every port of the RTP range, is in use.
+            SipvmError: SIP could not start for another reason (named in the message).
+        """
+        try:
+            check_sip_port(self.config)
+            check_rtp_ports(self.config)
+        except SipvmError:
+            shutil.rmtree(self._pad_dir, ignore_errors=True)
+            raise
         self._thread.start()
-        await asyncio.wrap_future(self._ready)
+        try:
+            await asyncio.wrap_future(self._ready)
+        except SipvmError:
+            await asyncio.to_thread(self._thread.join, 10)  # it has cleaned up and is ending
+            raise
 
     async def stop(self) -> None:
         """Hang up every call and destroy the library (in the pjsip thread)."""
@@ -201,16 +256,57 @@ class PjEngine:
     # -- the pjsip thread -------------------------------------------------------------------
 
     def _main(self) -> None:
+        error: SipvmError | None = None
         try:
             self._create()
-        except BaseException as exc:
-            self._ready.set_exception(exc)
+        except Exception as exc:
+            error = self._start_error(exc)
+            # Its frames hold pjsua2 objects: let them go here, in this thread.
+            exc.__traceback__ = None
+        if error is not None:
+            self._abandon()
+            self._ready.set_exception(error)
             return
         self._ready.set_result(None)
+        next_watch = time.monotonic() + WATCH_S
         while not self._stop.is_set():
             self._ep.libHandleEvents(10)
             self._drain()
+            now = time.monotonic()
+            if now >= next_watch:
+                self._watch(now)
+                next_watch = now + WATCH_S
         self._destroy()
+
+    def _start_error(self, exc: Exception) -> SipvmError:
+        """A plain error for asyncio (built from strings and numbers only) saying what failed."""
+        cfg = self.config
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and status == _PJ_EADDRINUSE:
+            return PortInUseError(
+                f"SIP port {cfg.port} on {cfg.bind} is in use; choose another --sip-port"
+            )
+        if isinstance(exc, pj.Error):
+            reason = f"{exc.reason} (status {exc.status})"
+        else:
+            log.error("SIP start failed", exc_info=exc)
+            reason = f"{type(exc).__name__}: {exc}"
+        return SipvmError(
+            f"SIP could not start on {cfg.bind}:{cfg.port}: {reason}; check --bind and --sip-port"
+        )
+
+    def _abandon(self) -> None:
+        """After a failed start, in the pjsip thread: drop every pjsua2 object, destroy the
+        library and remove the scratch files."""
+        shutil.rmtree(self._pad_dir, ignore_errors=True)
+        self._account = None
+        gc.collect()  # anything of pjsua2's still in a cycle goes before the library
+        ep, self._ep = self._ep, None
+        if ep is not None:
+            with contextlib.suppress(pj.Error):
+                ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+            del ep
+        gc.collect()
 
     def _drain(self) -> None:
         while True:
@@ -232,7 +328,7 @@ class PjEngine:
         cfg = self.config
         # Silence the banner pjlib prints before any log config applies.
         ctypes.CDLL(pj._pjsua2.__file__).pj_log_set_level(0)
-        ep = pj.Endpoint()
+        ep = self._ep = pj.Endpoint()  # held by the engine at once, for _abandon
         ep.libCreate()
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0
@@ -270,9 +366,8 @@ class PjEngine:
         if cfg.proxy:
             route = cfg.proxy if ";lr" in cfg.proxy else f"{cfg.proxy};lr"
             acc_cfg.sipConfig.proxies.append(route)
-        account = _Account(self)
+        account = self._account = _Account(self)
         account.create(acc_cfg, True)
-        self._ep, self._account = ep, account
         log.info("SIP listening on %s:%d (UDP, TCP), %d calls", cfg.bind, cfg.port, cfg.max_calls)
 
     def _destroy(self) -> None:
@@ -298,8 +393,6 @@ class PjEngine:
         self._calls.clear()
         self._account.shutdown()
         self._account = None
-        import gc
-
         gc.collect()
         ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
         self._ep = None
@@ -312,10 +405,38 @@ class PjEngine:
 
     def _incoming(self, account: Any, prm: Any) -> None:
         key = next(self._keys)
-        call = _PjCall(self, account, prm.callId, key)
-        self._calls[key] = call  # unreferenced, it would die and the caller get 603 (trap 1)
         rdata = prm.rdata
-        self._emit(IncomingInvite(key, str(rdata.wholeMsg), str(rdata.srcAddress)))
+        source = str(rdata.srcAddress)
+        call = _PjCall(self, account, prm.callId, key, source)
+        self._calls[key] = call  # unreferenced, it would die and the caller get 603 (trap 1)
+        self._emit(IncomingInvite(key, str(rdata.wholeMsg), source))
+
+    def _watch(self, now: float) -> None:
+        """End answered calls that never got their ACK, or no RTP, in time."""
+        no_media_s = self.config.no_media_s
+        for key in list(self._calls):
+            call = self._calls.get(key)
+            if call is None or call.answered_at is None or call.ending:
+                continue
+            waited = now - call.answered_at
+            if not call.confirmed and waited >= CONFIRM_TIMEOUT_S:
+                why = f"no ACK {CONFIRM_TIMEOUT_S:.0f} s after the answer"
+            elif 0 < no_media_s <= waited and not call.rtp_seen:
+                if _rtp_received(call) > 0:
+                    call.rtp_seen = True
+                    continue
+                why = f"no RTP {no_media_s:g} s after the answer"
+            else:
+                continue
+            log.warning("call %d from %s: %s; hanging up", key, call.source, why)
+            self._end(call)
+
+    def _end(self, call: _PjCall) -> None:
+        """Hang up an answered call now, confirmed or not (see the module notes)."""
+        call.ending = True
+        if not call.confirmed and call.dialog is not None and _terminate(call.dialog):
+            return
+        call.hangup(pj.CallOpParam(True))
 
     # -- operations on calls, run in the pjsip thread ---------------------------------------
 
@@ -330,6 +451,8 @@ class PjEngine:
         prm = pj.CallOpParam()
         prm.statusCode = status
         call.answer(prm)
+        if status >= 200 and call.answered_at is None:
+            call.answered_at = time.monotonic()
         return True
 
     def reject(self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
@@ -346,10 +469,19 @@ class PjEngine:
         call.hangup(prm)
 
     def hangup(self, key: int) -> None:
-        """End an answered call (BYE)."""
+        """End an answered call (BYE; a call not confirmed yet is also freed at once)."""
         call = self._call(key)
-        if call is not None:
+        if call is None or call.ending:
+            return
+        if call.answered_at is None:
             call.hangup(pj.CallOpParam(True))
+        else:
+            self._end(call)
+
+    def rtp_received(self, key: int) -> int:
+        """RTP packets received on call ``key`` so far (0 when the call or its audio is gone)."""
+        call = self._call(key)
+        return 0 if call is None else _rtp_received(call)
 
     def play(self, key: int, files: list[Path]) -> int | None:
         """Start playing ``files`` to the caller; returns a token its PlaybackEnded carries."""
@@ -479,6 +611,178 @@ class PjEngine:
     def active_calls(self) -> int:
         """Calls the engine holds (read from any thread; a dict length is atomic)."""
         return len(self._calls)
+
+
+def check_sip_port(config: EngineConfig) -> None:
+    """Refuse a SIP port another process holds, before pjsua2 tries it (and logs its own
+    complaint). The binds copy pjsip's: UDP plain, the TCP listener with SO_REUSEADDR (so a
+    restart next to old TIME_WAIT connections is not refused). pjsua2's own failure is still
+    turned into the same error, should the port be taken between the check and the start.
+
+    Raises:
+        PortInUseError: the UDP or the TCP port is in use.
+    """
+    for kind, reuse in ((socket.SOCK_DGRAM, False), (socket.SOCK_STREAM, True)):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((config.bind, config.port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    return  # e.g. an address not on this machine: pjsua2 will say so
+                raise PortInUseError(
+                    f"SIP port {config.port} on {config.bind} is in use; choose another --sip-port"
+                ) from None
+
+
+def check_rtp_ports(config: EngineConfig) -> int:
+    """Count the RTP/RTCP port pairs of the worker's range that can be bound now (up to
+    ``max_calls``); pjsua binds them only when a call comes, so a range held by another
+    process would otherwise show as failing calls, long after the start.
+
+    Returns:
+        The pairs found free; 0 when the address itself cannot be bound (pjsua2 reports that).
+
+    Raises:
+        PortInUseError: every pair in the range is in use.
+    """
+    first = config.rtp_port
+    last = min(first + max(config.rtp_port_range, 2) - 1, 65535)
+    free = 0
+    for port in range(first, last, 2):  # pjsua takes even RTP ports, RTCP on the next
+        with contextlib.ExitStack() as stack:
+            try:
+                for p in (port, port + 1):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    sock.bind((config.bind, p))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    return 0  # not a port in use (e.g. a foreign address): pjsua2 will say
+                continue
+        free += 1
+        if free >= config.max_calls:
+            return free
+    if free == 0:
+        raise PortInUseError(
+            f"RTP ports {first}-{last} on {config.bind} are all in use; choose another "
+            "[sip] rtp_port (or --rtp-port)"
+        )
+    log.warning(
+        "only %d free RTP port pairs in %d-%d on %s for %d calls",
+        free,
+        first,
+        last,
+        config.bind,
+        config.max_calls,
+    )
+    return free
+
+
+@dataclass(frozen=True)
+class DialogId:
+    """What identifies a dialog to pjsip (RFC 3261 §12): Call-ID and both tags."""
+
+    call_id: str
+    local_tag: str
+    remote_tag: str
+
+
+def _sent_message(event: Any) -> str:
+    """The whole message pjsip sent, when ``event`` is the sending of one ("" otherwise)."""
+    if event.type != pj.PJSIP_EVENT_TSX_STATE:
+        return ""
+    state = event.body.tsxState
+    if state.type != pj.PJSIP_EVENT_TX_MSG:
+        return ""
+    return str(state.src.tdata.wholeMsg)
+
+
+def dialog_of_answer(call_id: str, answer: str) -> DialogId | None:
+    """The dialog a 200 OK we sent belongs to: our tag is in its To, the caller's in its From.
+
+    pjsip prints its own responses with full header names, one header per line. None when
+    a tag is missing or a header does not parse.
+    """
+    head = answer.split("\r\n\r\n", 1)[0]
+    tags: dict[str, str] = {}
+    for line in head.split("\r\n")[1:]:
+        name, colon, value = line.partition(":")
+        header = name.strip().lower()
+        if colon and header in ("from", "to"):
+            try:
+                tags[header] = parse_name_addr(value).params.get("tag", "")
+            except MalformedSipError:
+                return None
+    local, remote = tags.get("to", ""), tags.get("from", "")
+    return DialogId(call_id, local, remote) if call_id and local and remote else None
+
+
+class _PjStr(ctypes.Structure):
+    """pjlib's ``pj_str_t``: a pointer and a length."""
+
+    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
+
+
+def _pj_str(text: str) -> _PjStr:
+    data = text.encode()
+    return _PjStr(data, len(data))
+
+
+def _pjsip_functions() -> tuple[Any, Any, Any, Any] | None:
+    """``pjsip_ua_find_dialog``, ``pjsip_dlg_get_inv_session``, ``pjsip_inv_terminate`` and
+    ``pjsip_dlg_dec_lock`` from the pjsua2 module's library (None if it does not export them)."""
+    try:
+        lib = ctypes.CDLL(pj._pjsua2.__file__)
+        find, get_inv = lib.pjsip_ua_find_dialog, lib.pjsip_dlg_get_inv_session
+        terminate, unlock = lib.pjsip_inv_terminate, lib.pjsip_dlg_dec_lock
+    except (OSError, AttributeError):
+        return None
+    find.restype = ctypes.c_void_p
+    find.argtypes = [ctypes.POINTER(_PjStr)] * 3 + [ctypes.c_int]
+    get_inv.restype = ctypes.c_void_p
+    get_inv.argtypes = [ctypes.c_void_p]
+    terminate.restype = ctypes.c_int
+    terminate.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    unlock.restype = None
+    unlock.argtypes = [ctypes.c_void_p]
+    return find, get_inv, terminate, unlock
+
+
+_PJSIP = _pjsip_functions()
+
+
+def _terminate(dialog: DialogId, status: int = 408) -> bool:
+    """End the INVITE session of ``dialog`` now (pjsip thread only): its slot is free when
+    this returns, and pjsip sends the BYE it would otherwise hold back until an ACK.
+
+    The dialog is looked up (and locked) by its identifiers, so a call that has ended in
+    the meantime is simply not found. False when it was not found.
+    """
+    if _PJSIP is None:
+        return False
+    find, get_inv, terminate, unlock = _PJSIP
+    ids = [_pj_str(dialog.call_id), _pj_str(dialog.local_tag), _pj_str(dialog.remote_tag)]
+    dlg = find(*(ctypes.byref(i) for i in ids), 1)
+    if not dlg:
+        return False
+    try:
+        inv = get_inv(dlg)
+        if inv:
+            terminate(inv, status, 1)  # 1: report DISCONNECTED, so the call is dropped
+        return bool(inv)
+    finally:
+        unlock(dlg)
+
+
+def _rtp_received(call: _PjCall) -> int:
+    """RTP packets (any payload type) received on the call's audio stream so far."""
+    if call.audio_index < 0:
+        return 0
+    try:
+        return int(call.getStreamStat(call.audio_index).rtcp.rxStat.pkt)
+    except pj.Error:  # no stream (any more)
+        return 0
 
 
 def _write_silence(path: Path, seconds: float) -> Path:

@@ -28,6 +28,17 @@ class MediaActive:
 
 
 @dataclass(frozen=True)
+class CallConfirmed:
+    """The caller's ACK arrived: the call is established and its dialog can start.
+
+    Audio can flow before this (``MediaActive`` comes with our SDP answer), but a caller that
+    never ACKs is not there: scanners and broken peers answer nothing.
+    """
+
+    key: int
+
+
+@dataclass(frozen=True)
 class DtmfDigit:
     """The caller pressed a key (RFC 4733 or SIP INFO)."""
 
@@ -60,4 +71,12 @@ class CallEnded:
     status: int
 
 
-CallEvent = IncomingInvite | MediaActive | DtmfDigit | PlaybackEnded | TransferProgress | CallEnded
+CallEvent = (
+    IncomingInvite
+    | MediaActive
+    | CallConfirmed
+    | DtmfDigit
+    | PlaybackEnded
+    | TransferProgress
+    | CallEnded
+)

@@ -2,7 +2,9 @@
 
 New INVITEs are handed to an ``on_invite(key, raw, source)`` coroutine (the call router),
 which decides to ``reject`` or ``accept`` them; ``accept`` answers and returns the call's
-``PjCallChannel`` once audio flows.
+``PjCallChannel`` once the caller's ACK has confirmed the call and audio flows. A caller that
+never confirms, or sends no RTP, is hung up by the engine (``EngineConfig.no_media_s``, Timer
+H) and gets no greeting and no recording.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from typing import Protocol
 
 from sipvm.flows.channel import CallerHungUp
 from sipvm.sip.channel import PjCallChannel
-from sipvm.sip.engine import EngineConfig, PjEngine
+from sipvm.sip.engine import CONFIRM_TIMEOUT_S, EngineConfig, PjEngine
 from sipvm.sip.events import CallEnded, CallEvent, IncomingInvite
 
 log = logging.getLogger(__name__)
+
+#: How long ``accept`` waits for the ACK: the engine ends an unconfirmed call at Timer H
+#: (or sooner without RTP), so this only guards against a lost end.
+CONFIRM_WAIT_S = CONFIRM_TIMEOUT_S + 5.0
 
 
 class InviteRouter(Protocol):
@@ -70,13 +76,18 @@ class SipWorker:
         return len(self._tasks)
 
     async def accept(self, key: int, *, refer_host: str) -> PjCallChannel:
-        """Answer call ``key`` and return its channel once audio flows."""
+        """Answer call ``key`` and return its channel once the caller's ACK has confirmed
+        it and audio flows.
+
+        Raises:
+            CallerHungUp: the call ended (or never confirmed) first; nothing was played.
+        """
         channel = PjCallChannel(self.engine, key, refer_host=refer_host)
         self._channels[key] = channel
         answered = await self.engine.run(lambda: self.engine.answer(key, 200))
-        if not answered or not await channel.wait_media():
+        if not answered or not await channel.wait_confirmed(CONFIRM_WAIT_S):
             await channel.hangup()
-            raise CallerHungUp(f"call {key} ended before its audio started")
+            raise CallerHungUp(f"call {key} ended before it was confirmed")
         return channel
 
     async def reject(
