@@ -36,6 +36,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def make_private(data_dir: Path) -> None:
+    """Create ``data_dir`` readable by its owner only (recordings, the store, exports are
+    private); an existing one that others can enter is made private, with a log line."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & 0o077:
+        data_dir.chmod(mode & 0o700)
+        log.warning(
+            "data directory %s was open to other users (%o); made it private (%o)",
+            data_dir,
+            mode,
+            mode & 0o700,
+        )
+
+
 def embedded_directory() -> Path:
     """The example directory the server runs on when none was applied."""
     return Path(str(resources.files("sipvm.provisioning") / "examples" / "small-office.toml"))
@@ -66,7 +81,7 @@ class App:
 
         ``worker`` names a pool worker: its recordings in progress have their own spool.
         """
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(data_dir)
         db = await Database.open(data_dir / DB_NAME)
         files = AudioFiles(data_dir, worker)
         message_repo = SqliteMessageRepo(db)

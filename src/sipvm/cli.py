@@ -30,6 +30,9 @@ Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipvm`` console script; returns the exit code."""
+    # Voicemail is private: every file sipvm creates (store, recordings, greetings, exports,
+    # the pool's generated configs) is readable by its owner only.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

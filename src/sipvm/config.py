@@ -46,7 +46,8 @@ class SmtpSettings:
     """Connect over TLS from the start (port 465)."""
     username: str = ""
     """With a password: log in (AUTH) before sending."""
-    password: str = ""
+    password: str = field(default="", repr=False)
+    """Never shown: kept out of reprs, logs and error texts."""
     sender: str = "voicemail@example.com"
     timeout_s: float = 30.0
     """How long one SMTP conversation may take before it counts as failed."""

@@ -107,6 +107,10 @@ def test_caller_tone_after_the_beep_is_in_the_message(server: Server, kit: Kit) 
     assert tone_s == pytest.approx(3.0, abs=0.5)
     # the caller heard the greeting before it pressed #
     assert call["audio"] and call["audio"][0][0] < 3.0
+    # Voicemail is private: the store, the recording and the export are the owner's only.
+    made = [*server.data.rglob("*"), server.data, kit.tmp / f"m{m['id']}.wav"]
+    assert any(p.suffix == ".wav" for p in made if p.is_relative_to(server.data))
+    assert [f"{p} {p.stat().st_mode & 0o777:o}" for p in made if p.stat().st_mode & 0o077] == []
 
 
 def test_caller_hanging_up_mid_recording_keeps_the_whole_message(server: Server, kit: Kit) -> None:

@@ -36,6 +36,9 @@ def test_apply_twice_export_and_reapply(tmp_path: Path, example_directory_file: 
     assert again.returncode == 0 and "no change" in again.stdout
     exported = tmp_path / "export.toml"
     assert sipvm(data, "directory", "export", "-o", str(exported)).returncode == 0
+    # Private by default: the data directory, the store and the export (PIN hashes inside).
+    for made in (data, *data.iterdir(), exported):
+        assert made.stat().st_mode & 0o077 == 0, f"{made}: {made.stat().st_mode & 0o777:o}"
     text = exported.read_text()
     assert "pin_hash" in text and "482916" not in text
     # the export is equivalent: applying it changes nothing
@@ -178,3 +181,15 @@ def test_errors_have_exit_codes_and_say_what_to_do(
     assert result.returncode == code, result.stderr
     assert text in result.stderr
     assert result.stdout == ""
+
+
+def test_a_data_directory_open_to_others_is_made_private(
+    tmp_path: Path, example_directory_file: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    result = sipvm(data, "directory", "apply", str(example_directory_file))
+    assert result.returncode == 0, result.stderr
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert "was open to other users (755); made it private (700)" in result.stderr

@@ -124,3 +124,21 @@ async def test_login(password: str, delivered: bool) -> None:
             assert not handler.envelopes
     finally:
         controller.stop()
+
+
+def test_the_password_is_never_shown(server: tuple[Handler, int]) -> None:
+    settings = SmtpSettings(host="127.0.0.1", username="vm", password="s3cret-Pa55")
+    assert "s3cret-Pa55" not in repr(settings) and "s3cret-Pa55" not in str(settings)
+
+
+async def test_a_server_quoting_the_password_does_not_put_it_in_the_error(
+    server: tuple[Handler, int],
+) -> None:
+    handler, port = server
+    handler.answer = "554 rejected: credentials s3cret-Pa55 are not valid here"
+    settings = SmtpSettings(host="127.0.0.1", port=port, username="", password="s3cret-Pa55")
+    with pytest.raises(EmailSendError) as info:
+        await SmtpSender(settings).send(message())
+    assert "s3cret-Pa55" not in str(info.value)
+    assert "554 rejected: credentials ******** are not valid here" in str(info.value)
+    assert info.value.permanent is True

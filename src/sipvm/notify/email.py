@@ -213,6 +213,18 @@ class SmtpSender:
         await asyncio.to_thread(self._send, message)
 
     def _send(self, message: EmailMessage) -> None:
+        try:
+            self._deliver(message)
+        except EmailSendError as exc:
+            password = self._settings.password
+            text = str(exc)
+            if password and password in text:  # a server may quote what it was sent
+                raise EmailSendError(
+                    text.replace(password, "********"), permanent=exc.permanent
+                ) from None
+            raise
+
+    def _deliver(self, message: EmailMessage) -> None:
         s = self._settings
         server = f"{s.host}:{s.port}"
         try:
