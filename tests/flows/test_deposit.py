@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sipvm.app import App
 from sipvm.domain.targeting import Reason
-from sipvm.flows.channel import CallerHungUp
+from sipvm.flows.channel import CallerHungUp, Recording
 from sipvm.flows.deposit import DepositCall, DepositResult, deposit_message
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak, TransferOutcome
+from sipvm.testing.tones import write_silence_wav
 
 from .conftest import DictGreetings, IdPrompts
 
@@ -235,3 +239,94 @@ async def test_invalid_review_key_is_said_and_asked_again(app: App, clock: FakeC
     channel, result = await run(app, clock, [Speak(3.0), "9", "1"])
     assert result is not None and result.stored
     assert "common.invalid" in channel.played()
+
+
+# -- recordings that hold nothing the caller said -----------------------------------------------
+
+
+@dataclass
+class DeadMediaChannel(FakeChannel):
+    """The first ``dead`` recordings get not one audio packet (a dead media path)."""
+
+    dead: int = 1
+
+    async def record(self, path: Path, **options: Any) -> Recording:
+        recording = await super().record(path, **options)
+        if self.dead <= 0:
+            return recording
+        self.dead -= 1
+        write_silence_wav(path, recording.duration_s)  # what the bridge writes: zeros
+        return replace(recording, audio_received=False)
+
+
+@dataclass
+class SilentCaller(FakeChannel):
+    """Audio packets arrive, but they carry only silence."""
+
+    async def record(self, path: Path, **options: Any) -> Recording:
+        recording = await super().record(path, **options)
+        write_silence_wav(path, recording.duration_s)
+        return recording
+
+
+async def deposit_on(app: App, clock: FakeClock, channel: FakeChannel) -> DepositResult | None:
+    with contextlib.suppress(CallerHungUp):
+        return await deposit_message(
+            channel,
+            call_for(app),
+            prompts=IdPrompts(),
+            greetings=DictGreetings(),
+            sink=app.deposits,
+            clock=clock,
+        )
+    return None
+
+
+async def test_no_audio_received_then_hangup_stores_nothing(
+    app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = DeadMediaChannel([Speak(8.0, ended_by="hangup")])
+    with caplog.at_level(logging.INFO, "sipvm"):
+        result = await deposit_on(app, clock, channel)
+    assert result == DepositResult(stored=False)
+    assert await app.messages.messages("2001") == []
+    assert not list(app.files.spool.iterdir())
+    assert "inbox 2001: not stored: the caller sent no audio (8.0 s recorded)" in caplog.text
+
+
+async def test_no_audio_received_while_the_caller_stays_asks_again(
+    app: App, clock: FakeClock
+) -> None:
+    channel = DeadMediaChannel([Speak(8.0, ended_by="silence"), Speak(4.0), "1"])
+    result = await deposit_on(app, clock, channel)
+    assert result == DepositResult(stored=True)
+    played = channel.played()
+    assert played[played.index("deposit.beep") :] == [
+        "deposit.beep",
+        "deposit.too_short",
+        "deposit.beep",
+        "deposit.review",
+        "deposit.saved",
+        "common.goodbye",
+    ]
+    (m,) = await app.messages.messages("2001")
+    assert m.duration_s == pytest.approx(4.0, abs=0.01)
+
+
+async def test_only_silence_then_hangup_stores_nothing(
+    app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, "sipvm"):
+        result = await deposit_on(app, clock, SilentCaller([Speak(10.0, ended_by="hangup")]))
+    assert result == DepositResult(stored=False)
+    assert await app.messages.messages("2001") == []
+    assert not list(app.files.spool.iterdir())
+    assert "inbox 2001: not stored: the caller sent only silence (10.0 s" in caplog.text
+
+
+async def test_only_silence_accepted_in_review_is_not_saved(app: App, clock: FakeClock) -> None:
+    channel = SilentCaller([Speak(6.0, ended_by="silence"), "1"])
+    result = await deposit_on(app, clock, channel)
+    assert result == DepositResult(stored=False)
+    assert channel.played()[-3:] == ["deposit.review", "deposit.too_short", "common.goodbye"]
+    assert await app.messages.messages("2001") == []

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipvm.audio.wav import WavInfo, read_wav_info, repair_wav_header
+from sipvm.audio.wav import (
+    MIN_SOUND_S,
+    SILENCE_DBFS,
+    WavInfo,
+    is_silent,
+    read_wav_info,
+    repair_wav_header,
+    sound_seconds,
+)
 from sipvm.errors import CorruptAudioError
 
 RATE = 8000
@@ -413,3 +421,101 @@ def test_repair_always_yields_the_largest_whole_block_length(
         assert w.getnframes() == expected // block
         assert w.readframes(w.getnframes()) == payload[:expected]
     assert repair_wav_header(path) == (info, False)
+
+
+# -- silence ---------------------------------------------------------------------------------
+
+
+def _level_samples(dbfs: float, seconds: float, *, noise: bool = False, seed: int = 1) -> list[int]:
+    """16-bit samples whose RMS is ``dbfs`` (re 32768): a 440 Hz tone, or white noise."""
+    import random
+
+    n = round(seconds * RATE)
+    rms = 32768 * 10 ** (dbfs / 20)
+    if noise:
+        rng = random.Random(seed)
+        return [max(-32768, min(32767, round(rng.gauss(0, rms)))) for _ in range(n)]
+    peak = rms * math.sqrt(2)
+    return [round(peak * math.sin(2 * math.pi * 440 * i / RATE)) for i in range(n)]
+
+
+def _pcm16(path: Path, samples: list[int]) -> Path:
+    _write_with_wave(path, struct.pack(f"<{len(samples)}h", *samples))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("what", "samples"),
+    [
+        ("digital silence", [0] * RATE * 10),
+        ("A-law idle code, decoded (+-8)", [8, -8] * RATE * 5),
+        ("line noise at the G.712 limit, -71 dBFS", _level_samples(-71, 10, noise=True)),
+        ("comfort noise at -60 dBFS", _level_samples(-60, 10, noise=True)),
+        ("one 20 ms click in 10 s of silence", [0] * 40000 + [20000] * 160 + [0] * 39840),
+    ],
+)
+def test_silence_and_line_noise_are_silent(tmp_path: Path, what: str, samples: list[int]) -> None:
+    assert is_silent(_pcm16(tmp_path / "quiet.wav", samples)), what
+
+
+@pytest.mark.parametrize(
+    ("what", "samples", "seconds"),
+    [
+        ("a quiet speaker's level, -41 dBFS", _level_samples(-41, 3), 3.0),
+        ("a -45 dBFS tone after 8 s of silence", [0] * RATE * 8 + _level_samples(-45, 1), 1.0),
+        ("0.3 s of noise at -40 dBFS", [0] * RATE * 2 + _level_samples(-40, 0.3, noise=True), 0.3),
+    ],
+)
+def test_quiet_sound_is_not_silent_and_is_counted(
+    tmp_path: Path, what: str, samples: list[int], seconds: float
+) -> None:
+    path = _pcm16(tmp_path / "sound.wav", samples)
+    assert not is_silent(path), what
+    assert sound_seconds(path) == pytest.approx(seconds, abs=0.03), what
+
+
+def test_the_threshold_is_the_documented_level(tmp_path: Path) -> None:
+    below = _pcm16(tmp_path / "below.wav", _level_samples(SILENCE_DBFS - 1, 2))
+    above = _pcm16(tmp_path / "above.wav", _level_samples(SILENCE_DBFS + 1, 2))
+    assert sound_seconds(below) == 0.0
+    assert sound_seconds(above) == pytest.approx(2.0, abs=0.01)
+    assert sound_seconds(above, enough_s=MIN_SOUND_S) == pytest.approx(MIN_SOUND_S, abs=0.02)
+
+
+@pytest.mark.parametrize(("tag", "silent_code"), [(6, 0xD5), (7, 0xFF)], ids=["alaw", "ulaw"])
+def test_companded_files_are_decoded(tmp_path: Path, tag: int, silent_code: int) -> None:
+    quiet = tmp_path / "quiet.wav"
+    quiet.write_bytes(_hand_wav(_fmt_body(tag=tag, bits=8), bytes([silent_code]) * RATE * 3))
+    assert is_silent(quiet)
+    loud_code = 0xAA if tag == 6 else 0x80  # a large sample in each law
+    alternating = bytes([loud_code, loud_code ^ 0x80]) * (RATE // 2)
+    loud = tmp_path / "loud.wav"
+    loud.write_bytes(
+        _hand_wav(_fmt_body(tag=tag, bits=8), bytes([silent_code]) * RATE + alternating)
+    )
+    assert sound_seconds(loud) == pytest.approx(1.0, abs=0.03)
+
+
+def test_8_and_24_bit_pcm_and_stereo(tmp_path: Path) -> None:
+    tone = _level_samples(-20, 1)
+    eight = tmp_path / "eight.wav"
+    eight.write_bytes(
+        _hand_wav(_fmt_body(bits=8), bytes(128 + (s >> 8) for s in tone) + bytes([128]) * RATE)
+    )
+    assert sound_seconds(eight) == pytest.approx(1.0, abs=0.03)
+    wide = b"".join((s << 8).to_bytes(3, "little", signed=True) for s in tone)
+    twenty_four = tmp_path / "24.wav"
+    twenty_four.write_bytes(_hand_wav(_fmt_body(bits=24), wide + bytes(3 * RATE)))
+    assert sound_seconds(twenty_four) == pytest.approx(1.0, abs=0.03)
+    # sound on the right channel only still counts
+    stereo = [v for s in tone for v in (0, s)] + [0] * 2 * RATE
+    path = tmp_path / "stereo.wav"
+    _write_with_wave(path, struct.pack(f"<{len(stereo)}h", *stereo), channels=2)
+    assert sound_seconds(path) == pytest.approx(1.0, abs=0.03)
+
+
+def test_silence_check_refuses_a_non_wav(tmp_path: Path) -> None:
+    path = tmp_path / "not.wav"
+    path.write_bytes(b"ID3" + bytes(100))
+    with pytest.raises(CorruptAudioError):
+        is_silent(path)
