@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from sipvm.storage.audio_files import AudioFiles
 
@@ -124,3 +129,88 @@ def test_readme_commands_are_what_ci_runs() -> None:
     assert commands[0].endswith("sipvm serve")
     ci = (repo / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci, "the README's test command is what .ci/run runs"
+
+
+# -- a port another process holds ------------------------------------------------------------
+
+
+def _held(kind: int, port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.bind((host, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen()
+    return sock
+
+
+def _free_range(size: int) -> tuple[int, list[socket.socket]]:
+    """``size`` consecutive UDP ports from an even one, all bound here (held)."""
+    rng = random.Random()
+    for _ in range(50):
+        first = rng.randrange(20000, 30000, 2)
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + size):
+                held.append(_held(socket.SOCK_DGRAM, port))
+        except OSError:
+            for sock in held:
+                sock.close()
+            continue
+        return first, held
+    raise RuntimeError("no free port range")
+
+
+def _refused(tmp_path: Path, *args: str) -> str:
+    """Run `sipvm serve` expecting it to refuse to start; returns its stderr."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sipvm", "serve", "--data", str(tmp_path / "data"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    assert took < 10, took
+    assert "Traceback" not in proc.stderr and "Assertion" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("sipvm: ")]
+    assert len(errors) == 1, proc.stderr
+    assert not list(tmp_path.glob("sipvm-pad-*")), "a failed start left its scratch files"
+    return errors[0]
+
+
+@pytest.mark.parametrize("kind", [socket.SOCK_DGRAM, socket.SOCK_STREAM], ids=["udp", "tcp"])
+def test_sip_port_in_use_is_one_line_and_exit_1(tmp_path: Path, kind: int) -> None:
+    with _held(kind) as held:
+        port = held.getsockname()[1]
+        line = _refused(tmp_path, "--bind", "127.0.0.1", "--sip-port", str(port))
+    assert line == f"sipvm: SIP port {port} on 127.0.0.1 is in use; choose another --sip-port"
+
+
+def test_rtp_range_all_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    first, held = _free_range(100)
+    try:
+        with _held(socket.SOCK_DGRAM) as sip:
+            sip_port = sip.getsockname()[1]
+        line = _refused(
+            tmp_path,
+            *("--bind", "127.0.0.1", "--sip-port", str(sip_port), "--rtp-port", str(first)),
+        )
+    finally:
+        for sock in held:
+            sock.close()
+    assert line == (
+        f"sipvm: RTP ports {first}-{first + 99} on 127.0.0.1 are all in use; choose another "
+        "[sip] rtp_port (or --rtp-port)"
+    )
+
+
+def test_sip_failing_inside_pjsua2_is_cleaned_up_in_its_thread(tmp_path: Path) -> None:
+    # An address that is not on this machine (TEST-NET-1; nothing is sent): pjsua2's own bind
+    # fails, which used to abort the process (pjlib called from the asyncio thread).
+    with _held(socket.SOCK_DGRAM) as sip:
+        port = sip.getsockname()[1]
+    line = _refused(tmp_path, "--bind", "192.0.2.1", "--sip-port", str(port))
+    assert line.startswith(f"sipvm: SIP could not start on 192.0.2.1:{port}: ")
+    assert line.endswith("; check --bind and --sip-port")
