@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
 from sipvm.domain.routing import Message, Period, Route, Transfer, Voicemail
+from sipvm.errors import InvalidInputError
 from sipvm.flows.router import CallRouter, RouterSettings
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak
@@ -60,9 +62,11 @@ def router(
     **kw: object,
 ) -> CallRouter:
     settings = RouterSettings(
-        trusted_peers=frozenset({"127.0.0.2"}),
-        pilots=frozenset({"*97", "voicemail"}),
-        **kw,  # type: ignore[arg-type]
+        **{
+            "trusted_peers": frozenset({"127.0.0.2"}),
+            "pilots": frozenset({"*97", "voicemail"}),
+            **kw,
+        }  # type: ignore[arg-type]
     )
     prompts = IdPrompts()
     return CallRouter(
@@ -107,6 +111,48 @@ async def test_unknown_and_known_extensions_get_the_same_403(app: App, clock: Fa
         await router(app, clock).on_invite(control, 1, raw, "198.51.100.7:5060")
         answers.append(control.rejected)
     assert answers[0] == answers[1] == [(1, 403, ())]
+
+
+async def test_a_trusted_network_is_answered_and_its_neighbours_are_refused(
+    app: App, clock: FakeClock
+) -> None:
+    """``--trusted-peer 10.20.30.0/24``: a PBX anywhere inside it is answered, and the same
+    INVITE from just outside gets 403 (before this, the entry only matched the text
+    "10.20.30.0/24" itself, so every peer was refused)."""
+    raw = invite("plain_invite.sip")
+    for source in ("10.20.30.1:5060", "10.20.30.254:5070"):
+        inside = FakeControl([HANGUP])
+        r = router(app, clock, trusted_peers=frozenset({"10.20.30.0/24", "192.0.2.7"}))
+        await r.on_invite(inside, 1, raw, source)
+        assert (inside.rejected, inside.accepted) == ([], [(1, source)])
+    for source in ("10.20.31.1:5060", "10.20.29.255:5060", "192.0.2.8:5060"):
+        outside = FakeControl([])
+        r = router(app, clock, trusted_peers=frozenset({"10.20.30.0/24", "192.0.2.7"}))
+        await r.on_invite(outside, 2, raw, source)
+        assert (outside.rejected, outside.accepted) == ([(2, 403, ())], [])
+
+
+async def test_behind_the_front_the_sender_is_checked_against_trusted_networks(
+    app: App, clock: FakeClock
+) -> None:
+    raw = invite("plain_invite.sip")
+    settings = {"trusted_peers": frozenset({"10.20.30.0/24"}), "front": frozenset({"127.0.0.10"})}
+    taken = FakeControl([HANGUP])
+    await router(app, clock, **settings).on_invite(
+        taken, 1, with_source_header(raw, "10.20.30.40:5060"), "127.0.0.10:5060"
+    )
+    assert taken.accepted == [(1, "10.20.30.40:5060")]
+    refused = FakeControl([])
+    await router(app, clock, **settings).on_invite(
+        refused, 2, with_source_header(raw, "10.20.40.40:5060"), "127.0.0.10:5060"
+    )
+    assert refused.rejected == [(2, 403, ())]
+
+
+@pytest.mark.parametrize("entry", ["10.20.30.1/24", "pbx.example.com", "10.0.0.0/40"])
+def test_a_bad_trusted_peer_stops_the_router_being_built(entry: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(repr(entry))):
+        RouterSettings(trusted_peers=frozenset({"127.0.0.2", entry}), pilots=frozenset())
 
 
 async def test_draining_answers_503_with_retry_after(app: App, clock: FakeClock) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sipvm.domain.peers import TrustedPeers
 from sipvm.errors import InvalidInputError
 from sipvm.front.kamailio import (
     SOURCE_HEADER,
@@ -146,6 +147,15 @@ def test_trusted_peers_become_networks_checked_before_any_invite_is_dispatched()
     assert f'append_hf("{SOURCE_HEADER}: $si:$sp\\r\\n")' in main
 
 
+def test_the_front_and_the_router_read_trusted_peers_alike() -> None:
+    """One parser (``domain.peers``) for both: the subnets Kamailio checks are the ones the
+    single worker's router trusts."""
+    entries = ["198.51.100.7", "10.1.0.0/16", "127.0.0.0/29"]
+    main = routes(render_cfg(config(trusted_peers=entries)))["request_route"]
+
+    assert f'is_in_subnet("$si", "{TrustedPeers.parse(entries)}")' in main
+
+
 def test_refusals_carry_retry_after_and_busy_workers_are_skipped() -> None:
     cfg = render_cfg(config(retry_after_s=42))
     blocks = routes(cfg)
@@ -206,8 +216,10 @@ def test_the_command_runs_kamailio_in_the_foreground_on_the_rendered_files() -> 
         ({"workers": [("203.0.113.5", 5060)]}, "front's own address"),
         ({"worker_side": ("127.0.0.1", 5071)}, "front's own address"),
         ({"trusted_peers": []}, "trusted_peers is empty"),
-        ({"trusted_peers": ["10.1.0.1/16"]}, "not an IPv4 address or network"),
-        ({"trusted_peers": ["2001:db8::1"]}, "not IPv4"),
+        ({"trusted_peers": ["10.1.0.1/16"]}, 'host bits set: write the network "10.1.0.0/16"'),
+        ({"trusted_peers": ["pbx.example.com"]}, "'pbx.example.com' is not an IP address"),
+        ({"trusted_peers": ["10.0.0.0/33"]}, "/33 is longer than an IPv4 address"),
+        ({"trusted_peers": ["2001:db8::1"]}, "IPv6, but the front takes calls over IPv4 only"),
         ({"algorithm": "random"}, "algorithm must be"),
         ({"keepalive_s": 0}, "keepalive_s must be at least 1"),
         ({"worker_timeout_ms": 2000}, "shorter than keepalive_s"),

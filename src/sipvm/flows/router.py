@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from sipvm.domain.menu import PilotCall, pilot_call
 from sipvm.domain.model import Directory, Kind
+from sipvm.domain.peers import TrustedPeers
 from sipvm.domain.routing import Period, Route
 from sipvm.domain.sip_message import MalformedSipError, p_asserted_identity, parse_request
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
@@ -82,12 +83,19 @@ class RouterSettings:
     """The parts of ``[sip]`` the router needs."""
 
     trusted_peers: frozenset[str]
+    """Addresses or CIDR networks (``domain.peers``) whose INVITEs are answered."""
     pilots: frozenset[str]
     proxy_host: str = ""
     """Host[:port] REFERs point at; empty: the address the INVITE came from."""
     front: frozenset[str] = frozenset()
     """Addresses of the pool's SIP front: an INVITE from there carries the real sender in
     ``X-Sipvm-Source`` (the front removes any copy a caller sent)."""
+    peers: TrustedPeers = field(init=False, repr=False, compare=False)
+    """``trusted_peers`` parsed once, here: a bad entry stops the start (InvalidInputError)
+    instead of refusing every call."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peers", TrustedPeers.parse(sorted(self.trusted_peers)))
 
 
 #: The header in which the pool's front names who sent an INVITE.
@@ -138,7 +146,7 @@ class CallRouter:
                 await control.reject(key, 403)
                 return
             source, host = sender, sender.rsplit(":", 1)[0]
-        if host not in self.settings.trusted_peers:
+        if host not in self.settings.peers:
             log.warning("refused a call from %s: not a trusted peer", host)
             await control.reject(key, 403)
             return

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final, Literal
 
+from sipvm.domain.peers import parse_peer
 from sipvm.errors import InvalidInputError
 
 Algorithm = Literal["least-busy", "round-robin"]
@@ -77,7 +78,8 @@ class FrontConfig:
     workers: Sequence[tuple[str, int]]
     """Each media worker's SIP address and UDP port (stored as a tuple)."""
     trusted_peers: Sequence[str]
-    """Addresses or CIDR networks allowed to send INVITEs (and so identity headers)."""
+    """Addresses or CIDR networks allowed to send INVITEs (and so identity headers), as
+    ``domain.peers`` reads them (IPv4 only here)."""
     state_dir: Path
     """Directory for the generated files, the pid file and the control socket."""
     port: int = 5060
@@ -175,9 +177,7 @@ def render_cfg(config: FrontConfig) -> str:
         "worker_socket": worker_socket,
         "call_expire_s": str(config.call_expire_s),
         "setup_expire_s": str(config.setup_expire_s),
-        "trusted_peers": ",".join(
-            str(ipaddress.ip_network(peer, strict=True)) for peer in config.trusted_peers
-        ),
+        "trusted_peers": ",".join(str(parse_peer(peer)) for peer in config.trusted_peers),
         "retry_after_s": str(config.retry_after_s),
         "ds_algorithm": str(DS_ALGORITHMS[config.algorithm]),
         "worker_count": str(len(config.workers)),
@@ -260,12 +260,15 @@ def _problems(config: FrontConfig) -> list[str]:
         problems.append("trusted_peers is empty: no INVITE would ever be accepted")
     for peer in config.trusted_peers:
         try:
-            network = ipaddress.ip_network(peer, strict=True)
-        except ValueError:
-            problems.append(f"trusted peer {peer!r} is not an IPv4 address or network")
+            network = parse_peer(peer)
+        except InvalidInputError as exc:
+            problems.append(str(exc))
             continue
         if network.version != 4:
-            problems.append(f"trusted peer {peer!r} is not IPv4")
+            problems.append(
+                f"trusted peer {peer!r} is IPv6, but the front takes calls over IPv4 only: "
+                'write an IPv4 address or network such as "10.0.0.0/24"'
+            )
     if config.algorithm not in DS_ALGORITHMS:
         problems.append(f"algorithm must be one of {', '.join(DS_ALGORITHMS)}")
     minimums = {
