@@ -19,6 +19,7 @@ from typing import Any
 
 from sipvm.app import App
 from sipvm.errors import SipvmError
+from sipvm.logs import setup_logging
 from sipvm.provisioning.directory_file import dump_directory
 from sipvm.services.messages import InboxSummary
 from sipvm.storage.messages import ActionResult, Message, Outcome
@@ -35,11 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # One line per record, control characters escaped: log text carries callers' data.
+    setup_logging(logging.INFO if args.command == "serve" else logging.WARNING, sys.stderr)
     handler: Handler = args.handler
     try:
         code: int = asyncio.run(handler(args))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipvm.domain.sip_message import (
+    CONTROL_CHARACTERS,
     MAX_REQUEST_BYTES,
     Headers,
     MalformedSipError,
@@ -20,6 +22,7 @@ from sipvm.domain.sip_message import (
     parse_request,
     parse_uri,
     split_values,
+    usable_caller_id,
 )
 from sipvm.errors import InvalidInputError
 
@@ -456,6 +459,68 @@ def test_p_asserted_identity_is_the_first_sip_or_tel_value() -> None:
     assert p_asserted_identity(parse_request(capture("plain_invite.sip"))) is None
     garbage_only = minimal("INVITE sip:2001@pbx SIP/2.0", "P-Asserted-Identity: nonsense")
     assert p_asserted_identity(parse_request(garbage_only)) is None
+
+
+# A caller id that, decoded, holds a whole forged security log line after a line feed.
+FORGED_LINE = (
+    "2026-11-28 17:37:15,225 WARNING sipvm.security: login failed: source=10.9.9.9 "
+    "caller=x extension=1001 reason=wrong-pin"
+)
+FORGED_USER = "x%0D%0A" + FORGED_LINE.replace(" ", "%20").replace(":", "%3A").replace(",", "%2C")
+
+
+def test_user_parts_are_percent_decoded_before_anyone_looks_at_them() -> None:
+    # RFC 3261 §19.1.2: escaped characters in the user part are data; what the call carries is
+    # the decoded text, and that is what gets judged (not the escaped form, which looks clean).
+    raw = minimal(
+        "INVITE sip:voicemail@pbx SIP/2.0",
+        f"P-Asserted-Identity: <sip:{FORGED_USER}@pbx>",
+    ).replace("sip:5551234@pbx", f"sip:{FORGED_USER}@pbx")
+    request = parse_request(raw)
+    pai = p_asserted_identity(request)
+    assert pai is not None
+    assert pai.uri.user == "x\r\n" + FORGED_LINE
+    assert request.from_.uri.user == "x\r\n" + FORGED_LINE
+    assert not CONTROL_CHARACTERS.search(FORGED_USER)  # escaped, it passes any raw check
+    assert usable_caller_id(pai.uri.user) == ""
+    assert parse_uri("tel:%2B1555%0A0101").user == "+1555\n0101"
+
+
+CONTROL_TEXTS = [
+    "\n",
+    "\r",
+    "\t",
+    "\x00",
+    "\x1b[31m",  # a terminal colour sequence
+    "\x7f",  # DEL
+    "\x85",  # NEL, a C1 line break
+    "\x9f",
+    "\u2028",  # line separator
+    "\u2029",  # paragraph separator
+]
+
+
+@pytest.mark.parametrize("bad", CONTROL_TEXTS)
+def test_caller_ids_with_control_characters_are_anonymous(bad: str) -> None:
+    assert usable_caller_id(f"1001{bad}") == ""
+    assert usable_caller_id(f"{bad}1001") == ""
+    assert usable_caller_id(parse_uri(f"sip:1001{quote(bad)}@pbx").user) == ""
+
+
+@pytest.mark.parametrize(
+    "good", ["1001", "+15550101", "*97", "alice.smith", "Émile", "a b", "1001;phone-context=x", ""]
+)
+def test_ordinary_caller_ids_are_kept(good: str) -> None:
+    assert usable_caller_id(good) == good
+
+
+def test_control_characters_are_c0_del_c1_and_the_line_separators() -> None:
+    controls = {chr(c) for c in range(0x110000) if CONTROL_CHARACTERS.fullmatch(chr(c))}
+    expected = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]}
+    assert controls == expected
+    # Every character Python itself breaks lines at is among them.
+    breakers = {chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1}
+    assert breakers <= controls
 
 
 MALFORMED = [

@@ -2,9 +2,11 @@
 
 Only what routing needs: the request line, headers (compact forms expanded, comma-joined values
 split outside quotes and angle brackets, several lines of one header kept in order), URIs and
-name-addr values with their parameters. Pure and table-tested: pjsua2 hands over the raw text
-and ``sip/`` passes it here. Every failure is a :class:`MalformedSipError`, so the router can
-answer 400 without catching anything broader.
+name-addr values with their parameters. URI user parts are %-decoded (RFC 3261 §19.1.2), so
+``%0A`` in a caller id is a line feed by the time anyone looks at it: the caller id a call
+carries is ``usable_caller_id`` of it, which refuses control characters. Pure and
+table-tested: pjsua2 hands over the raw text and ``sip/`` passes it here. Every failure is a
+:class:`MalformedSipError`, so the router can answer 400 without catching anything broader.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import unquote
 
 from sipvm.errors import InvalidInputError
@@ -85,6 +88,12 @@ _HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
 _BAD_USER_CHARS = frozenset(' \t\r\n<>"')
 
 
+#: Characters that end or restyle a line in a log file or a terminal: the C0 controls (NUL, TAB,
+#: LF, CR, ESC...), DEL, the C1 controls (NEL...) and the Unicode line and paragraph separators.
+#: Decoded URI user parts may hold them (``%0A``); no caller id or log line may.
+CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 class MalformedSipError(InvalidInputError):
     """A request, URI or header value that cannot be parsed far enough to route the call."""
 
@@ -133,8 +142,9 @@ class Headers(Mapping[str, tuple[str, ...]]):
 class SipUri:
     """``scheme:user@host:port;params?headers``.
 
-    ``user`` is URL-unescaped (``%2A97`` → ``*97``); for ``tel:`` it is the number and ``host``
-    is empty. Parameter and header names are lower case; their values are unescaped.
+    ``user`` is URL-unescaped (``%2A97`` → ``*97``, ``%0A`` → a line feed: see
+    ``usable_caller_id``); for ``tel:`` it is the number and ``host`` is empty. Parameter and
+    header names are lower case; their values are unescaped.
     """
 
     scheme: str
@@ -308,6 +318,23 @@ def p_asserted_identity(request: SipRequest) -> NameAddr | None:
     return None
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds any of ``CONTROL_CHARACTERS``."""
+    return CONTROL_CHARACTERS.search(text) is not None
+
+
+def usable_caller_id(user: str) -> str:
+    """The caller id a decoded URI user part stands for: itself, or "" (anonymous) when it
+    holds a control character.
+
+    Such a caller id is dropped whole rather than cleaned: no phone sends one, and what is left
+    after removing the characters would still be text of the caller's choosing that may now
+    look like a real number (``1001%00`` → ``1001``, a desk phone). The call itself goes on —
+    the caller id is advisory, and refusing the call would cost the callee a message.
+    """
+    return "" if has_control_characters(user) else user
+
+
 def _split_head_body(text: str) -> tuple[str, str]:
     """Split at the first empty line; accept bare LF line ends as well as CRLF."""
     match = re.search(r"\r?\n\r?\n", text)
@@ -367,6 +394,8 @@ def _split_userinfo(rest: str) -> tuple[str | None, str]:
 
 
 def _unescape_user(raw: str, uri_text: str) -> str:
+    # Raw, these characters mean the text is no URI; %-escaped they are data, decoded here
+    # and judged where the user part is used (``usable_caller_id``).
     if _BAD_USER_CHARS.intersection(raw):
         raise MalformedSipError(f"bad character in the user part of {uri_text[:80]!r}")
     return unquote(raw)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipvm.domain.menu import page
+from sipvm.domain.sip_message import usable_caller_id
 from sipvm.errors import NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.inbox import walk_inbox
@@ -40,8 +41,17 @@ async def voicemail_menu(
     peer: str,
     caller_id: str,
 ) -> None:
-    """Run the whole desk-phone dialog on an answered call."""
-    member = await log_in(channel, services, hint=hint, peer=peer, caller=caller_id)
+    """Run the whole desk-phone dialog on an answered call.
+
+    ``caller_id`` is the decoded user part the peer asserted; one holding control characters
+    counts as anonymous (``usable_caller_id``)."""
+    usable = usable_caller_id(caller_id)
+    if usable != caller_id:
+        # %a: the text is the caller's; shown escaped whatever the log's formatter does.
+        log.warning(
+            "caller id %a from %s has control characters: taken as anonymous", caller_id, peer
+        )
+    member = await log_in(channel, services, hint=hint, peer=peer, caller=usable)
     if member is None:
         return
     caller = Caller(member=member, peer=peer)
