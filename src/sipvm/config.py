@@ -32,6 +32,9 @@ class SipSettings:
     no_media_s: float = 5.0
     """An answered call from which no RTP packet has arrived this long after the answer is
     hung up (a ghost call of a scanner or broken peer would hold a call slot); 0: never."""
+    peer_login_failures: int = 100
+    """Wrong PINs from one peer address (any caller id, any extension) within 15 minutes that
+    lock phone logins from it (a PBX fronts many users: keep it well above their own slips)."""
 
 
 @dataclass(frozen=True)

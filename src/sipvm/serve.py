@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from sipvm.app import App, embedded_directory, utc_now
 from sipvm.config import Settings, load_settings
+from sipvm.logs import name_worker
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ async def run_serve(args: argparse.Namespace) -> int:
         _name_worker_logs(index)
     app = await App.open(settings.data, worker=f"w{index}" if index else "")
     try:
+        app.logins.policy = replace(app.logins.policy, per_peer=settings.sip.peer_login_failures)
         if index:
             await recover(app)
         else:
@@ -267,11 +269,8 @@ async def recover(app: App) -> None:
 
 
 def _name_worker_logs(index: int) -> None:
-    """Prefix a pool worker's log lines with its name."""
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
-        )
+    """Prefix a pool worker's log lines with its name (still one line per record)."""
+    name_worker(index)
 
 
 async def _housekeeping(app: App) -> None:

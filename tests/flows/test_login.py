@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 
 from sipvm.app import App
-from sipvm.domain.lockout import LoginOutcome
+from sipvm.domain.lockout import LockoutPolicy, LoginOutcome
 from sipvm.testing.fake_channel import WAIT
 from tests.flows.menu_kit import ANN, ANN_PIN, BEN, BEN_PIN, PEER, MenuKit
 
@@ -141,3 +142,162 @@ async def test_security_log_lines_name_source_extension_reason_and_never_the_pin
     everything = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (WRONG, ANN_PIN, "886644"):
         assert secret not in everything
+
+
+# -- per peer, escalation, forged caller ids -------------------------------------------------
+
+OTHER_PEER = "127.0.0.3"
+#: 25 extensions (all but one unknown, counted all the same): 100 failures spread over them
+#: leave each below its own limit of 5.
+ROTATING_EXTS = ["1003", *(f"7{n:03d}" for n in range(1, 25))]
+
+
+async def fail_from_peer(kit: MenuKit, count: int, *, first_caller: int = 0) -> None:
+    """``count`` wrong PINs from PEER, each with a new caller id and spread over extensions."""
+    for n in range(first_caller, first_caller + count):
+        outcome = await kit.app.logins.login(
+            ROTATING_EXTS[n % len(ROTATING_EXTS)], WRONG, peer=PEER, caller=f"555{n:04d}"
+        )
+        assert outcome is LoginOutcome.FAILED, n
+
+
+async def test_rotating_caller_ids_still_lock_the_peer_at_one_hundred(kit: MenuKit) -> None:
+    logins = kit.app.logins
+    await fail_from_peer(kit, 99)
+    # 99 sources of one failure each, no extension at its limit: nothing locked yet.
+    assert await logins.login(BEN, BEN_PIN, peer=PEER, caller="5559999") is LoginOutcome.OK
+    await fail_from_peer(kit, 1, first_caller=99)
+    # Any caller id, any extension, the right PIN: refused. Another peer is not locked.
+    assert await logins.login(BEN, BEN_PIN, peer=PEER, caller="5558888") is LoginOutcome.LOCKED
+    assert await logins.login(BEN, BEN_PIN, peer=PEER) is LoginOutcome.LOCKED
+    assert await logins.login(BEN, BEN_PIN, peer=OTHER_PEER, caller="1") is LoginOutcome.OK
+    kit.clock.advance(minutes=15, seconds=1)
+    assert await logins.login(BEN, BEN_PIN, peer=PEER, caller="5558888") is LoginOutcome.OK
+
+
+async def test_a_success_does_not_reset_the_peer_count(kit: MenuKit) -> None:
+    logins = kit.app.logins
+    await fail_from_peer(kit, 60)
+    assert await logins.login(BEN, BEN_PIN, peer=PEER, caller="5559999") is LoginOutcome.OK
+    await fail_from_peer(kit, 40, first_caller=60)
+    assert await logins.login(BEN, BEN_PIN, peer=PEER, caller="5559999") is LoginOutcome.LOCKED
+
+
+async def test_the_peer_threshold_is_a_policy_setting(kit: MenuKit) -> None:
+    logins = kit.app.logins
+    logins.policy = LockoutPolicy(per_peer=3)
+    await fail_from_peer(kit, 3)
+    assert await logins.login(BEN, BEN_PIN, peer=PEER, caller="5559999") is LoginOutcome.LOCKED
+
+
+async def lock_ann(kit: MenuKit) -> None:
+    for _ in range(5):
+        assert await kit.app.logins.login(ANN, WRONG, peer=PEER) is LoginOutcome.FAILED
+
+
+async def is_locked(kit: MenuKit) -> bool:
+    """Whether Ann's extension is locked now (asked from another peer, so nothing is counted
+    against PEER; the right PIN, so an open extension just logs in)."""
+    outcome = await kit.app.logins.login(ANN, ANN_PIN, peer=OTHER_PEER)
+    return outcome is LoginOutcome.LOCKED
+
+
+async def assert_locked_for(kit: MenuKit, length: timedelta) -> None:
+    """Ann's extension, locked just now, stays locked ``length`` and not a second more."""
+    kit.clock.advance(seconds=length.total_seconds() - 1)
+    assert await is_locked(kit), f"the lock ended before {length}"
+    kit.clock.advance(seconds=2)
+    assert not await is_locked(kit), f"the lock lasted longer than {length}"
+
+
+async def test_repeated_locks_last_15_minutes_then_1_hour_then_24_hours(kit: MenuKit) -> None:
+    for length in [
+        timedelta(minutes=15),
+        timedelta(hours=1),
+        timedelta(hours=24),
+        timedelta(hours=24),
+    ]:
+        await lock_ann(kit)
+        await assert_locked_for(kit, length)
+
+
+async def test_a_day_without_a_lock_starts_the_escalation_over(kit: MenuKit) -> None:
+    await lock_ann(kit)
+    await assert_locked_for(kit, timedelta(minutes=15))
+    await lock_ann(kit)
+    await assert_locked_for(kit, timedelta(hours=1))
+    kit.clock.advance(hours=23, minutes=58)  # short of a clean day: still escalates
+    await lock_ann(kit)
+    await assert_locked_for(kit, timedelta(hours=24))
+    kit.clock.advance(hours=24)  # a whole day since the last lock ended
+    await lock_ann(kit)
+    await assert_locked_for(kit, timedelta(minutes=15))
+
+
+async def test_peer_locks_escalate_and_are_logged_with_scope_peer(
+    kit: MenuKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    kit.app.logins.policy = LockoutPolicy(per_peer=3)
+    await fail_from_peer(kit, 3)
+    kit.clock.advance(minutes=15, seconds=1)
+    await fail_from_peer(kit, 3, first_caller=3)
+    locks = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "sipvm.security" and r.getMessage().startswith("login locked:")
+    ]
+    first, second = (kit.clock.now - timedelta(minutes=15, seconds=1), kit.clock.now)
+    assert locks == [
+        "login locked: source=127.0.0.2 caller=5550002 extension=unknown scope=peer until="
+        + (first + timedelta(minutes=15)).isoformat(timespec="seconds"),
+        "login locked: source=127.0.0.2 caller=5550005 extension=unknown scope=peer until="
+        + (second + timedelta(hours=1)).isoformat(timespec="seconds"),
+    ]
+
+
+async def test_a_lock_history_survives_a_restart(kit: MenuKit, app: App) -> None:
+    await lock_ann(kit)
+    await assert_locked_for(kit, timedelta(minutes=15))
+    reopened = await App.open(app.data_dir, clock=kit.clock)  # a new process would do this
+    try:
+        for _ in range(5):
+            await reopened.logins.login(ANN, WRONG, peer=PEER)
+        kit.clock.advance(minutes=30)  # the second lock in a row: an hour
+        assert await reopened.logins.login(ANN, ANN_PIN, peer=PEER) is LoginOutcome.LOCKED
+    finally:
+        await reopened.close()
+
+
+FORGED = "x\n2026-11-28 17:37:15,225 WARNING sipvm.security: login failed: source=10.9.9.9"
+
+
+async def test_a_caller_id_with_control_characters_counts_as_anonymous(
+    kit: MenuKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    channel = await kit.call([WRONG + "#", WRONG + "#", WRONG + "#"], hint=ANN, caller_id=FORGED)
+    assert channel.played()[-1] == "common.goodbye"
+    security = [r.getMessage() for r in caplog.records if r.name == "sipvm.security"]
+    assert (
+        security == ["login failed: source=127.0.0.2 caller=- extension=1001 reason=wrong-pin"] * 3
+    )
+    [warning] = [r.getMessage() for r in caplog.records if "control characters" in r.getMessage()]
+    assert "\n" not in warning and "caller id 'x\\n2026-11-28 " in warning
+    # Every such caller id is the one anonymous source: rotating them gains nothing.
+    await kit.app.logins.login(ANN, WRONG, peer=PEER, caller="y\r\nz")
+    await kit.app.logins.login(ANN, WRONG, peer=PEER)
+    assert await kit.app.logins.login(BEN, BEN_PIN, peer=PEER) is LoginOutcome.OK
+    assert await kit.app.logins.login(ANN, ANN_PIN, peer=PEER) is LoginOutcome.LOCKED
+
+
+async def test_security_log_values_are_escaped_so_no_value_fakes_a_field(
+    kit: MenuKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await kit.app.logins.login(ANN, WRONG, peer=PEER, caller="a source=10.9.9.9 %41 é")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "sipvm.security"]
+    assert line == (
+        "login failed: source=127.0.0.2 caller=a%20source%3D10.9.9.9%20%2541%20%C3%A9"
+        " extension=1001 reason=wrong-pin"
+    )

@@ -2,12 +2,19 @@
 
 Security rules:
 - A wrong extension and a wrong PIN cost the same (one scrypt each) and get the same answer.
-- 5 failures for an extension or 20 from one source in 15 minutes lock it for 15 minutes
-  (``domain.lockout``); locks and failures are stored, so a restart does not lift them.
-- Every failure and lock is one line on the ``sipvm.security`` logger, in a fixed
-  ``key=value`` form that fail2ban can match (``source=<HOST>``). No PIN ever appears, and an
-  extension that does not exist is logged as ``unknown`` (it may be a PIN typed at the wrong
-  prompt).
+- Failures are counted per extension (5), per source — the peer address and the caller id it
+  asserted — (20) and per peer address alone (100, so rotating caller ids behind a PBX does not
+  escape); that many within 15 minutes lock the key. A key's 1st lock lasts 15 minutes, its
+  2nd 1 hour, its 3rd and later 24 hours, until it has gone 24 hours without a lock
+  (``domain.lockout``). Locks, failures and lock history are stored, so a restart lifts
+  nothing. A success forgets the extension's failures, not the source's or the peer's.
+- A caller id holding a control character (CR, LF, any C0/C1, DEL, U+2028/U+2029) is no caller
+  id: it counts as anonymous (``domain.sip_message.usable_caller_id``).
+- Every failure, lock and refusal is one line on the ``sipvm.security`` logger, in a fixed
+  ``key=value`` form that fail2ban can match (``source=<HOST>``). Each value is %-escaped
+  (space, ``=``, ``%``, controls, non-ASCII), so no value can hold a space and fake another
+  key. No PIN ever appears, and an extension that does not exist is logged as ``unknown`` (it
+  may be a PIN typed at the wrong prompt).
 - A PIN changed by phone stays in force until an admin writes a *different* PIN for the
   extension into the directory file (re-applying the same file keeps it).
 """
@@ -19,13 +26,15 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import quote
 
 from sipvm.domain.lockout import LockoutPolicy, LoginOutcome
 from sipvm.domain.model import Extension
 from sipvm.domain.pins import hash_pin, pin_problem, verify_pin
+from sipvm.domain.sip_message import usable_caller_id
 from sipvm.errors import InvalidInputError, NotFoundError
 from sipvm.services.directory import DirectoryService
-from sipvm.storage.logins import SqliteLoginRepo
+from sipvm.storage.logins import LoginKeys, SqliteLoginRepo
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("sipvm.security")
@@ -58,46 +67,38 @@ class LoginService:
         return None
 
     async def login(self, ext: str, pin: str, *, peer: str, caller: str = "") -> LoginOutcome:
-        """Check ``pin`` for ``ext`` on behalf of a caller from ``peer`` (an address)."""
+        """Check ``pin`` for ``ext`` on behalf of a caller from ``peer`` (an address) that
+        asserted ``caller`` (a decoded URI user part; "" when anonymous)."""
         now = self._clock()
+        caller = usable_caller_id(caller)
         who = self._owner(ext)
         key = ext if who is not None else _opaque(ext)
-        source = f"{peer}/{caller}"
+        keys = LoginKeys(ext=key, source=f"{peer}/{caller}", peer=peer)
         shown = ext if who is not None else "unknown"
         pin_hash = await self._pin_hash(who, key)
         # Always one scrypt, locked or not, known or not: timing tells nothing.
         matches = await asyncio.to_thread(verify_pin, pin, pin_hash)
-        locked = await self._repo.locked_until(key, source, now)
+        locked = await self._repo.locked_until(keys, now)
         if locked is not None:
             security_log.warning(
                 "login refused: source=%s caller=%s extension=%s reason=locked until=%s",
-                peer,
-                caller or "-",
-                shown,
-                locked.isoformat(timespec="seconds"),
+                *_values(peer, caller, shown, _when(locked)),
             )
             return LoginOutcome.LOCKED
         if matches and who is not None:
             await self._repo.clear_failures(key)
             log.info("login: extension %s from %s", ext, peer)
             return LoginOutcome.OK
-        counts = await self._repo.record_failure(key, source, now, self.policy)
+        counts = await self._repo.record_failure(keys, now, self.policy)
         reason = "wrong-pin" if who is not None else "unknown-extension"
         security_log.warning(
             "login failed: source=%s caller=%s extension=%s reason=%s",
-            peer,
-            caller or "-",
-            shown,
-            reason,
+            *_values(peer, caller, shown, reason),
         )
-        for scope in counts.locked:
+        for lock in counts.locks:
             security_log.warning(
                 "login locked: source=%s caller=%s extension=%s scope=%s until=%s",
-                peer,
-                caller or "-",
-                shown,
-                scope.value,
-                counts.until.isoformat(timespec="seconds") if counts.until else "-",
+                *_values(peer, caller, shown, lock.scope.value, _when(lock.until)),
             )
         return LoginOutcome.FAILED
 
@@ -141,3 +142,18 @@ def _aor_matches(identity: str, aor: str) -> bool:
 def _opaque(typed: str) -> str:
     """What is stored for an extension that does not exist (it may be a mistyped PIN)."""
     return "unknown:" + hashlib.sha256(typed.encode()).hexdigest()[:16]
+
+
+#: Characters a security log value keeps as they are; everything else (space, ``=``, ``%``,
+#: quotes, controls, non-ASCII) is %-escaped, so a value is one run of these characters and
+#: the line's ``key=value`` fields cannot be faked from inside one.
+_VALUE_SAFE = "+*#@:;!$&'(),/[]"
+
+
+def _values(*values: str) -> tuple[str, ...]:
+    """Security log field values, escaped; an empty one is ``-``."""
+    return tuple(quote(value, safe=_VALUE_SAFE) or "-" for value in values)
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
