@@ -1,11 +1,11 @@
-"""Which dialog a 200 OK we sent belongs to (``sip.engine.dialog_of_answer``): the engine
+"""Which dialog a 200 OK we sent belongs to (``sip.dialogs.dialog_of_answer``): the engine
 looks the dialog up by these ids to end a call whose caller never sends the ACK."""
 
 from __future__ import annotations
 
 import pytest
 
-from sipvm.sip.engine import DialogId, dialog_of_answer
+from sipvm.sip.dialogs import DialogId, dialog_of_answer
 
 # As pjsip printed it (measured), body cut.
 ANSWER = (

@@ -13,11 +13,13 @@ Rules from PJSUA2_NOTES.md that shape this module:
   engine watches it: a call with no ACK by Timer H, or with no RTP packet ``no_media_s`` after
   the answer, is ended here. pjsip holds back a BYE until the ACK comes (RFC 3261 §15), which
   would keep a never-confirmed call's slot for Timer H plus a BYE's Timer F (about 64 s), so
-  such a call is ended with ``pjsip_inv_terminate`` (through ctypes: pjsua2 does not wrap it),
-  which frees the slot at once and still sends the BYE.
-- A failed start is cleaned up in the pjsip thread: the library is destroyed there, every
-  pjsua2 reference is dropped there, and asyncio gets a plain error (no traceback holding
-  pjsua2 objects, whose release in another thread aborts the process).
+  such a call is ended with ``pjsip_inv_terminate`` (``sip.dialogs``), which frees the slot
+  at once and still sends the BYE.
+- The calls the engine ends itself are paced (``sip.pacing``): ended faster than pjlib
+  recycles their sockets' keys, the next INVITE would abort the process.
+- A failed start, and any failed job, is cleaned up in the pjsip thread: the library is
+  destroyed there, every pjsua2 reference is dropped there, and asyncio gets a plain error
+  (no traceback holding pjsua2 objects, whose release in another thread aborts the process).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import itertools
 import logging
 import queue
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -45,8 +46,8 @@ from typing import Any, TypeVar
 import pjsua2 as pj
 
 from sipvm.audio.wav import read_wav_info
-from sipvm.domain.sip_message import MalformedSipError, parse_name_addr
 from sipvm.errors import PortInUseError, SipvmError
+from sipvm.sip.dialogs import DialogId, dialog_of_answer, sent_message, terminate
 from sipvm.sip.events import (
     CallConfirmed,
     CallEnded,
@@ -57,6 +58,8 @@ from sipvm.sip.events import (
     PlaybackEnded,
     TransferProgress,
 )
+from sipvm.sip.pacing import EndPacer
+from sipvm.sip.ports import check_rtp_ports, check_sip_port
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class _PjCall(pj.Call):  # type: ignore[misc]
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
         if ci.state == pj.PJSIP_INV_STATE_CONNECTING and self.dialog is None:
-            self.dialog = dialog_of_answer(str(ci.callIdString), _sent_message(prm.e))
+            self.dialog = dialog_of_answer(str(ci.callIdString), sent_message(prm.e))
         elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
             self.confirmed = True
             self.engine._emit(CallConfirmed(self.key))
@@ -215,6 +218,8 @@ class PjEngine:
         self._account: Any = None
         self._requests_pending = 0
         """Requests outside calls (NOTIFYs) not answered yet: the account must outlive them."""
+        self._pacer = EndPacer()
+        """Holds back the ends we cause when calls end too fast (see ``sip.pacing``)."""
         self._pad_dir = Path(tempfile.mkdtemp(prefix="sipvm-pad-"))
         self._pad = _write_silence(self._pad_dir / "pad.wav", PLAYLIST_PAD_S)
 
@@ -228,8 +233,9 @@ class PjEngine:
             SipvmError: SIP could not start for another reason (named in the message).
         """
         try:
-            check_sip_port(self.config)
-            check_rtp_ports(self.config)
+            cfg = self.config
+            check_sip_port(cfg.bind, cfg.port)
+            check_rtp_ports(cfg.bind, cfg.rtp_port, cfg.rtp_port_range, cfg.max_calls)
         except SipvmError:
             shutil.rmtree(self._pad_dir, ignore_errors=True)
             raise
@@ -273,6 +279,7 @@ class PjEngine:
             self._ep.libHandleEvents(10)
             self._drain()
             now = time.monotonic()
+            self._pacer.run(now, self._calls.__contains__)
             if now >= next_watch:
                 self._watch(now)
                 next_watch = now + WATCH_S
@@ -322,7 +329,7 @@ class PjEngine:
             try:
                 future.set_result(fn())
             except BaseException as exc:
-                future.set_exception(exc)
+                future.set_exception(_plain(exc))
 
     def _create(self) -> None:
         cfg = self.config
@@ -402,6 +409,10 @@ class PjEngine:
 
     def _forget(self, key: int) -> None:
         self._calls.pop(key, None)
+        self._pacer.ended(time.monotonic())
+
+    def _end_paced(self, key: int, action: Callable[[], None]) -> None:
+        self._pacer.end(key, action, time.monotonic())
 
     def _incoming(self, account: Any, prm: Any) -> None:
         key = next(self._keys)
@@ -432,9 +443,16 @@ class PjEngine:
             self._end(call)
 
     def _end(self, call: _PjCall) -> None:
-        """Hang up an answered call now, confirmed or not (see the module notes)."""
+        """Hang up an answered call, confirmed or not (see the module notes)."""
         call.ending = True
-        if not call.confirmed and call.dialog is not None and _terminate(call.dialog):
+        key = call.key
+        self._end_paced(key, lambda: self._end_now(key))
+
+    def _end_now(self, key: int) -> None:
+        call = self._call(key)
+        if call is None:
+            return
+        if not call.confirmed and call.dialog is not None and terminate(call.dialog):
             return
         call.hangup(pj.CallOpParam(True))
 
@@ -450,13 +468,26 @@ class PjEngine:
             return False
         prm = pj.CallOpParam()
         prm.statusCode = status
-        call.answer(prm)
+        try:
+            call.answer(prm)
+        except pj.Error as exc:
+            # e.g. an offer with no audio we can take: pjsua cannot build its answer.
+            log.warning("call %d from %s: cannot answer: %s", key, call.source, exc.reason)
+            self.reject(key, 488)
+            return False
         if status >= 200 and call.answered_at is None:
             call.answered_at = time.monotonic()
         return True
 
     def reject(self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
         """End call ``key`` with ``status`` (a final response if it is not answered yet)."""
+        call = self._call(key)
+        if call is None or call.ending:
+            return
+        call.ending = True
+        self._end_paced(key, lambda: self._reject_now(key, status, headers))
+
+    def _reject_now(self, key: int, status: int, headers: tuple[tuple[str, str], ...]) -> None:
         call = self._call(key)
         if call is None:
             return
@@ -474,7 +505,8 @@ class PjEngine:
         if call is None or call.ending:
             return
         if call.answered_at is None:
-            call.hangup(pj.CallOpParam(True))
+            call.ending = True
+            self._end_paced(key, lambda: self._reject_now(key, 0, ()))
         else:
             self._end(call)
 
@@ -613,168 +645,6 @@ class PjEngine:
         return len(self._calls)
 
 
-def check_sip_port(config: EngineConfig) -> None:
-    """Refuse a SIP port another process holds, before pjsua2 tries it (and logs its own
-    complaint). The binds copy pjsip's: UDP plain, the TCP listener with SO_REUSEADDR (so a
-    restart next to old TIME_WAIT connections is not refused). pjsua2's own failure is still
-    turned into the same error, should the port be taken between the check and the start.
-
-    Raises:
-        PortInUseError: the UDP or the TCP port is in use.
-    """
-    for kind, reuse in ((socket.SOCK_DGRAM, False), (socket.SOCK_STREAM, True)):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            if reuse:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((config.bind, config.port))
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    return  # e.g. an address not on this machine: pjsua2 will say so
-                raise PortInUseError(
-                    f"SIP port {config.port} on {config.bind} is in use; choose another --sip-port"
-                ) from None
-
-
-def check_rtp_ports(config: EngineConfig) -> int:
-    """Count the RTP/RTCP port pairs of the worker's range that can be bound now (up to
-    ``max_calls``); pjsua binds them only when a call comes, so a range held by another
-    process would otherwise show as failing calls, long after the start.
-
-    Returns:
-        The pairs found free; 0 when the address itself cannot be bound (pjsua2 reports that).
-
-    Raises:
-        PortInUseError: every pair in the range is in use.
-    """
-    first = config.rtp_port
-    last = min(first + max(config.rtp_port_range, 2) - 1, 65535)
-    free = 0
-    for port in range(first, last, 2):  # pjsua takes even RTP ports, RTCP on the next
-        with contextlib.ExitStack() as stack:
-            try:
-                for p in (port, port + 1):
-                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-                    sock.bind((config.bind, p))
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    return 0  # not a port in use (e.g. a foreign address): pjsua2 will say
-                continue
-        free += 1
-        if free >= config.max_calls:
-            return free
-    if free == 0:
-        raise PortInUseError(
-            f"RTP ports {first}-{last} on {config.bind} are all in use; choose another "
-            "[sip] rtp_port (or --rtp-port)"
-        )
-    log.warning(
-        "only %d free RTP port pairs in %d-%d on %s for %d calls",
-        free,
-        first,
-        last,
-        config.bind,
-        config.max_calls,
-    )
-    return free
-
-
-@dataclass(frozen=True)
-class DialogId:
-    """What identifies a dialog to pjsip (RFC 3261 §12): Call-ID and both tags."""
-
-    call_id: str
-    local_tag: str
-    remote_tag: str
-
-
-def _sent_message(event: Any) -> str:
-    """The whole message pjsip sent, when ``event`` is the sending of one ("" otherwise)."""
-    if event.type != pj.PJSIP_EVENT_TSX_STATE:
-        return ""
-    state = event.body.tsxState
-    if state.type != pj.PJSIP_EVENT_TX_MSG:
-        return ""
-    return str(state.src.tdata.wholeMsg)
-
-
-def dialog_of_answer(call_id: str, answer: str) -> DialogId | None:
-    """The dialog a 200 OK we sent belongs to: our tag is in its To, the caller's in its From.
-
-    pjsip prints its own responses with full header names, one header per line. None when
-    a tag is missing or a header does not parse.
-    """
-    head = answer.split("\r\n\r\n", 1)[0]
-    tags: dict[str, str] = {}
-    for line in head.split("\r\n")[1:]:
-        name, colon, value = line.partition(":")
-        header = name.strip().lower()
-        if colon and header in ("from", "to"):
-            try:
-                tags[header] = parse_name_addr(value).params.get("tag", "")
-            except MalformedSipError:
-                return None
-    local, remote = tags.get("to", ""), tags.get("from", "")
-    return DialogId(call_id, local, remote) if call_id and local and remote else None
-
-
-class _PjStr(ctypes.Structure):
-    """pjlib's ``pj_str_t``: a pointer and a length."""
-
-    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
-
-
-def _pj_str(text: str) -> _PjStr:
-    data = text.encode()
-    return _PjStr(data, len(data))
-
-
-def _pjsip_functions() -> tuple[Any, Any, Any, Any] | None:
-    """``pjsip_ua_find_dialog``, ``pjsip_dlg_get_inv_session``, ``pjsip_inv_terminate`` and
-    ``pjsip_dlg_dec_lock`` from the pjsua2 module's library (None if it does not export them)."""
-    try:
-        lib = ctypes.CDLL(pj._pjsua2.__file__)
-        find, get_inv = lib.pjsip_ua_find_dialog, lib.pjsip_dlg_get_inv_session
-        terminate, unlock = lib.pjsip_inv_terminate, lib.pjsip_dlg_dec_lock
-    except (OSError, AttributeError):
-        return None
-    find.restype = ctypes.c_void_p
-    find.argtypes = [ctypes.POINTER(_PjStr)] * 3 + [ctypes.c_int]
-    get_inv.restype = ctypes.c_void_p
-    get_inv.argtypes = [ctypes.c_void_p]
-    terminate.restype = ctypes.c_int
-    terminate.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    unlock.restype = None
-    unlock.argtypes = [ctypes.c_void_p]
-    return find, get_inv, terminate, unlock
-
-
-_PJSIP = _pjsip_functions()
-
-
-def _terminate(dialog: DialogId, status: int = 408) -> bool:
-    """End the INVITE session of ``dialog`` now (pjsip thread only): its slot is free when
-    this returns, and pjsip sends the BYE it would otherwise hold back until an ACK.
-
-    The dialog is looked up (and locked) by its identifiers, so a call that has ended in
-    the meantime is simply not found. False when it was not found.
-    """
-    if _PJSIP is None:
-        return False
-    find, get_inv, terminate, unlock = _PJSIP
-    ids = [_pj_str(dialog.call_id), _pj_str(dialog.local_tag), _pj_str(dialog.remote_tag)]
-    dlg = find(*(ctypes.byref(i) for i in ids), 1)
-    if not dlg:
-        return False
-    try:
-        inv = get_inv(dlg)
-        if inv:
-            terminate(inv, status, 1)  # 1: report DISCONNECTED, so the call is dropped
-        return bool(inv)
-    finally:
-        unlock(dlg)
-
-
 def _rtp_received(call: _PjCall) -> int:
     """RTP packets (any payload type) received on the call's audio stream so far."""
     if call.audio_index < 0:
@@ -783,6 +653,24 @@ def _rtp_received(call: _PjCall) -> int:
         return int(call.getStreamStat(call.audio_index).rtcp.rxStat.pkt)
     except pj.Error:  # no stream (any more)
         return 0
+
+
+def _plain(exc: BaseException) -> BaseException:
+    """``exc`` made safe to hand to asyncio: its traceback's frames hold pjsua2 objects (a
+    Call, its options, a player) that must not be released in another thread, so the frames
+    are dropped here, after logging them (debug); a pjsua2 error becomes a plain one."""
+    log.debug("job failed in the pjsip thread", exc_info=exc)
+    if isinstance(exc, pj.Error):
+        plain: BaseException = RuntimeError(f"{exc.title}: {exc.reason} (status {exc.status})")
+    else:
+        plain = exc
+    chain: BaseException | None = exc
+    seen: set[int] = set()
+    while chain is not None and id(chain) not in seen:  # chained errors hold frames too
+        seen.add(id(chain))
+        chain.__traceback__ = None
+        chain = chain.__cause__ or chain.__context__
+    return plain
 
 
 def _write_silence(path: Path, seconds: float) -> Path:
