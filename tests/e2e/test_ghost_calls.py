@@ -44,6 +44,8 @@ INBOX = "1002"
 """A user's inbox: calls go straight to the deposit dialog (no hours, no routing)."""
 NO_MEDIA_S = 5.0
 """The server's default ``[sip] no_media_s``."""
+TIMER_H_S = 32.0
+"""pjsip's Timer H (64 x T1): the latest an answered call may wait for its ACK."""
 MARGIN_S = 2.5
 """What the server may take past ``NO_MEDIA_S``: its 0.25 s check and a loaded machine."""
 AUDIBLE = 1000
@@ -315,3 +317,23 @@ def _write_pcm(path: Path, samples: bytes) -> None:
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(samples)
+
+
+def test_without_the_rtp_check_a_ghost_is_ended_at_timer_h(tmp_path: Path) -> None:
+    # [sip] no_media_s = 0: only the missing ACK ends the call, 64 x T1 = 32 s after the 200
+    # (pjsip alone would keep the slot about 64 s: Timer H, then its BYE's Timer F).
+    server = start_server(tmp_path, settings="no_media_s = 0")
+    ghost = RawCall(server)
+    try:
+        ghost.invite()
+        assert pump([ghost], lambda: bool(ghost.answer), 10), ghost.got
+        answered = ghost.times("SIP/2.0 200")[0]
+        assert pump([ghost], lambda: bool(ghost.times("BYE")), TIMER_H_S + MARGIN_S + 2)
+        assert TIMER_H_S - 0.5 <= ghost.times("BYE")[0] - answered <= TIMER_H_S + MARGIN_S
+        server.wait_log(f"from {PBX_HOST}:{ghost.port}: no ACK 32 s after the answer", 2)
+        assert slot_free(server)
+        assert not ghost.loud
+    finally:
+        ghost.close()
+        assert server.stop() == 0
+    assert stored(server) == []

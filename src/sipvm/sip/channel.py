@@ -90,11 +90,6 @@ class PjCallChannel:
                 return ready()
         return True
 
-    async def wait_media(self, timeout: float = 5.0) -> bool:
-        """Wait for audio to flow after answering; False if it did not (or the call ended)."""
-        await self._wait_until(lambda: self._media or self._ended, timeout)
-        return self._media and not self._ended
-
     async def wait_confirmed(self, timeout: float) -> bool:
         """Wait after answering until the caller's ACK has confirmed the call and audio
         flows; False if that did not happen in ``timeout`` (or the call ended)."""
