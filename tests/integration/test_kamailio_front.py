@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import Any
 import pytest
 
 from sipvm.front.kamailio import FrontConfig, kamailio_command, render
+
+from .slot_worker import SlotWorker
 
 pytestmark = [
     pytest.mark.slow,
@@ -165,14 +168,7 @@ Content-Length: 0
   ]]></send>"""
 
 
-def caller_scenario(expect: str) -> str:
-    """A sipp UAC: an INVITE with routing headers and two forged X-Sipvm-Source headers.
-
-    ``"answer"``: ACK, hold (``-d``), BYE; ``"hears_bye"``: ACK, then the worker hangs up;
-    ``"503"``: the front's refusal, then its ACK."""
-    if expect == "503":
-        rest = """
-  <recv response="503"/>
+NEGATIVE_ACK = """
   <send><![CDATA[
 
 ACK sip:2001@[remote_ip]:[remote_port] SIP/2.0
@@ -185,6 +181,44 @@ Max-Forwards: 70
 Content-Length: 0
 
   ]]></send>"""
+
+CANCEL = """
+  <send><![CDATA[
+
+CANCEL sip:2001@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: "Caller" <sip:5551234@[local_ip]:[local_port]>;tag=[pid]c[call_number]
+To: <sip:2001@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>"""
+
+#: How long a "slow_bye" caller takes to answer the worker's BYE.
+SLOW_BYE_MS = 4000
+
+
+def caller_scenario(expect: str) -> str:
+    """A sipp UAC: an INVITE with routing headers and two forged X-Sipvm-Source headers.
+
+    ``"answer"``: ACK, hold (``-d``), BYE; ``"hears_bye"``: ACK, then the worker hangs up;
+    ``"slow_bye"``: the same, but the caller answers the BYE only after ``SLOW_BYE_MS``;
+    ``"503"``: the front's refusal, then its ACK; ``"answer_or_503"``: either of those two
+    (a burst beyond capacity); ``"cancel"``: the worker rings, the caller gives up."""
+    if expect == "503":
+        rest = '\n  <recv response="503"/>' + NEGATIVE_ACK
+    elif expect == "cancel":
+        rest = '\n  <recv response="180"/>' + CANCEL
+        rest += '\n  <recv response="200"/>\n  <recv response="487"/>' + NEGATIVE_ACK
+    elif expect == "answer_or_503":
+        rest = '\n  <recv response="503" optional="true" next="refused"/>'
+        rest += '\n  <recv response="200" rrs="true"/>'
+        rest += IN_DIALOG.format(retrans="", method="ACK", cseq=1)
+        rest += "\n  <pause/>" + IN_DIALOG.format(retrans=' retrans="500"', method="BYE", cseq=2)
+        rest += '\n  <recv response="200" next="done"/>'
+        rest += '\n  <label id="refused"/>' + NEGATIVE_ACK + '\n  <label id="done"/>'
     else:
         rest = '\n  <recv response="200" rrs="true"/>' + IN_DIALOG.format(
             retrans="", method="ACK", cseq=1
@@ -195,15 +229,19 @@ Content-Length: 0
             )
             rest += '\n  <recv response="200"/>'
         else:
+            pause = f'<pause milliseconds="{SLOW_BYE_MS}"/>' if expect == "slow_bye" else ""
             rest += f"""
-  <recv request="BYE"/>
+  <recv request="BYE"/>{pause}
   <send><![CDATA[
 
 {REPLY_HEAD.format(status="200 OK", tag="")}Content-Length: 0
 
   ]]></send>"""
+    invite = INVITE
+    if expect == "cancel":  # the 180 is awaited, not optional
+        invite = INVITE.replace('\n  <recv response="180" optional="true"/>', "")
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="caller">{INVITE}{rest}
+<scenario name="caller">{invite}{rest}
 </scenario>
 """
 
@@ -339,16 +377,24 @@ class Front:
     def log_lines(self, text: str) -> list[str]:
         return [line for line in self.log.read_text(errors="replace").splitlines() if text in line]
 
-    def rotation(self) -> dict[str, str]:
-        """Each worker URI → its dispatcher flags (``AP`` in rotation, ``IP`` out)."""
-        out = subprocess.run(
+    def dispatcher_list(self) -> str:
+        """``kamcmd dispatcher.list``: every worker, its flags and (least-busy) its load."""
+        return subprocess.run(
             ["kamcmd", "-s", f"unix:{self.config.paths.ctl_socket}", "dispatcher.list"],
             capture_output=True,
             text=True,
             timeout=20,  # a loaded CI machine starts sipp slowly
             check=True,
         ).stdout
-        return dict(re.findall(r"URI: (\S+)\s+FLAGS: (\S+)", out))
+
+    def rotation(self) -> dict[str, str]:
+        """Each worker URI → its dispatcher flags (``AP`` in rotation, ``IP`` out)."""
+        return dict(re.findall(r"URI: (\S+)\s+FLAGS: (\S+)", self.dispatcher_list()))
+
+    def loads(self) -> dict[str, int]:
+        """Each worker URI → the calls the front counts on it (least-busy's DLGLOAD)."""
+        found = re.findall(r"URI: (\S+).*?DLGLOAD: (\d+)", self.dispatcher_list(), re.DOTALL)
+        return {uri: int(load) for uri, load in found}
 
 
 @dataclass
@@ -371,6 +417,14 @@ class Calls:
     def received(self) -> list[SipMessage]:
         return [m for m in read_trace(self.trace) if m.received]
 
+    def final_replies(self) -> dict[str, list[SipMessage]]:
+        """Each call's final replies to its INVITE (a retransmitted one counted once)."""
+        finals: dict[str, dict[str, SipMessage]] = {}
+        for m in self.received():
+            if m.status >= 200 and m.one("CSeq").endswith("INVITE"):
+                finals.setdefault(m.one("Call-ID"), {})[m.first_line] = m
+        return {call: list(replies.values()) for call, replies in finals.items()}
+
 
 @dataclass
 class Lab:
@@ -382,6 +436,7 @@ class Lab:
     groups: list[int] = field(default_factory=list)
     """Process groups of the fronts (Kamailio and its children)."""
     counter: Iterator[int] = field(default_factory=lambda: iter(range(1000)))
+    fakes: list[SlotWorker] = field(default_factory=list)
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         """Start ``args``; stdout and stderr go to ``name.out`` and ``name.err``."""
@@ -483,11 +538,18 @@ class Lab:
         return Calls(done.returncode, done.stdout, trace, time.monotonic() - started, port)
 
     def calls_in_background(
-        self, front: Front, count: int, **options: Any
+        self, front: Front, count: int, expect: str = "answer", **options: Any
     ) -> subprocess.Popen[bytes]:
-        """Start ``count`` answered calls; the process exits 0 when all went well."""
-        args, _, _ = self._caller(front, count, "answer", **options)
+        """Start ``count`` calls (answered ones by default); the process exits 0 when all
+        went as ``expect`` says."""
+        args, _, _ = self._caller(front, count, expect, **options)
         return self.spawn(f"caller-{next(self.counter)}", args)
+
+    def slot_workers(self, count: int, **options: Any) -> list[SlotWorker]:
+        """``count`` stand-in workers keeping pjsua's slot books (closed at the end)."""
+        made = [SlotWorker(f"s{next(self.counter)}", **options) for _ in range(count)]
+        self.fakes += made
+        return made
 
     def answered_calls(self, front: Front, count: int = 1, **options: Any) -> Calls:
         """``count`` calls, each of them answered and hung up cleanly."""
@@ -507,6 +569,8 @@ class Lab:
     def close(self) -> None:
         """SIGTERM to everything still running (Kamailio stops its children), then SIGKILL;
         the front's process group is killed too, in case its main process died alone."""
+        for fake in self.fakes:
+            fake.close()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -728,6 +792,111 @@ def test_all_workers_dead_gets_503_with_retry_after_and_options_say_so(lab: Lab)
     assert set(front.rotation().values()) == {"IP"}
     options = request(front, PBX, "OPTIONS")
     assert (options.status, options.one("Retry-After")) == (503, str(RETRY_AFTER))
+
+
+# -- (g) bursts: callers get 200 or 503, and the front's load counts follow the workers ------
+
+
+def reply_codes(calls: Calls) -> Counter[int]:
+    """How many callers got each final reply code (each call's first final reply)."""
+    return Counter(replies[0].status for replies in calls.final_replies().values())
+
+
+@pytest.mark.parametrize("slots", [4, 3], ids=["counts-agree", "worker-fuller-than-counted"])
+def test_a_burst_at_twice_capacity_gets_200_or_503_and_every_slot_takes_a_call_again(
+    lab: Lab, slots: int
+) -> None:
+    """4 workers x 4 slots, 32 calls at once: each caller is answered (200) or refused with
+    503 and Retry-After, never 486/500; afterwards the front counts no call on any worker,
+    and as many calls at once as there are slots fill every one again. With 3 real slots
+    each, the front's count (4 a worker) is behind the workers, as when a worker still holds
+    a slot the front cannot see: the calls it sends on meet 486s and move on or get 503,
+    and those refused calls must leave no count behind."""
+    workers = lab.slot_workers(4, slots=slots)
+    front = lab.front([], more_ports=[w.port for w in workers], algorithm="least-busy")
+    capacity = 4 * slots
+
+    burst = lab.calls(front, 32, "answer_or_503", hold_ms=3000, rate=400)
+
+    finals = burst.final_replies()
+    assert len(finals) == 32, burst.stdout[-2500:]
+    assert all(len(replies) == 1 for replies in finals.values()), finals  # one answer each
+    codes = reply_codes(burst)
+    print(
+        f"32 calls at once into {capacity} slots: {dict(codes)}; workers sent 486 "
+        f"{sum(w.busy for w in workers)} times, held at most {[w.most_calls for w in workers]}"
+    )
+    assert set(codes) <= {200, 503}, codes
+    assert codes[200] == capacity, codes  # every slot was used
+    for replies in finals.values():
+        if replies[0].status == 503:
+            assert replies[0].one("Retry-After") == str(RETRY_AFTER)
+    assert burst.code == 0, burst.stdout[-2500:]
+
+    wait_until(lambda: set(front.loads().values()) == {0}, 5, "the front's counts back to 0")
+    assert sum(w.calls for w in workers) == 0
+    again = lab.calls(front, capacity, "answer_or_503", hold_ms=2000, rate=400)
+    assert reply_codes(again) == {200: capacity}
+    assert [w.answered for w in workers] == [2 * slots] * 4
+    wait_until(lambda: set(front.loads().values()) == {0}, 5, "the counts back to 0 again")
+    assert front.log_lines("ERROR") == []
+
+
+def test_a_workers_own_hangup_holds_its_slot_until_its_bye_is_answered(lab: Lab) -> None:
+    """pjsua frees a slot when the caller answers the worker's BYE, not when it is sent: the
+    front must count the call until then, or it sends the worker an INVITE it can only
+    refuse 486."""
+    (worker,) = lab.slot_workers(1, hangup_after_s=0.3)
+    front = lab.front([], more_ports=[worker.port], algorithm="least-busy")
+    callers = lab.calls_in_background(front, 4, "slow_bye", rate=100)
+    wait_until(lambda: worker.byes_pending == 4, 10, "4 BYEs from the worker, unanswered")
+    assert front.loads() == {worker.uri: 4}
+
+    refused = lab.refused_call(front)  # the callers answer the BYEs 4 s late
+
+    assert worker.byes_pending == 4, "the refused call came too late to test anything"
+    assert refused.one("Retry-After") == str(RETRY_AFTER)
+    assert (worker.invites, worker.busy) == (4, 0)  # the 5th INVITE never reached it
+    assert callers.wait(20) == 0
+    assert (worker.byes_answered, worker.calls) == (4, 0)
+    wait_until(lambda: front.loads() == {worker.uri: 0}, 5, "the count back to 0")
+    lab.answered_calls(front, 4, rate=100)
+    assert worker.answered == 8
+    assert front.log_lines("ERROR") == []
+
+
+def test_a_cancelled_call_and_a_call_never_answered_give_their_slot_back(lab: Lab) -> None:
+    (worker,) = lab.slot_workers(1, mode="ring")
+    front = lab.front([], more_ports=[worker.port], algorithm="least-busy", answer_timeout_s=1)
+
+    cancelled = lab.calls(front, 1, "cancel")
+    assert cancelled.code == 0, cancelled.stdout[-2500:]
+    assert worker.cancelled == 1
+    wait_until(lambda: front.loads() == {worker.uri: 0}, 5, "the count back after CANCEL")
+
+    # Rang and never answered (answer_timeout_s): the caller gets 503, not tm's 408.
+    unanswered = lab.refused_call(front)
+    assert unanswered.one("Retry-After") == str(RETRY_AFTER)
+    assert worker.cancelled == 2  # the front cancelled the ringing branch
+    wait_until(lambda: front.loads() == {worker.uri: 0}, 5, "the count back after the timeout")
+    assert front.log_lines("ERROR") == []
+
+
+def test_failover_is_bounded_and_ends_in_503_never_a_forking_error(lab: Lab) -> None:
+    """14 workers that all say 486 while the front counts them idle (its count has drifted):
+    the front tries a few, then answers 503 with Retry-After. tm allows 12 branches per
+    call: trying every worker in the list ended in "500 Forking capacity exceeded"."""
+    workers = lab.slot_workers(14, slots=0)
+    front = lab.front([], more_ports=[w.port for w in workers], algorithm="least-busy")
+
+    refused = lab.refused_call(front)
+
+    tried = sum(w.invites for w in workers)
+    print(f"14 busy workers: {tried} tried, then {refused.first_line}")
+    assert refused.one("Retry-After") == str(RETRY_AFTER)
+    assert tried == front.config.max_attempts
+    assert set(front.loads().values()) == {0}
+    assert front.log_lines("ERROR") == []
 
 
 # -- (f) strangers, OPTIONS, other methods ----------------------------------------------------

@@ -102,6 +102,7 @@ def test_the_algorithm_picks_the_dispatcher_algorithm_and_the_load_bookkeeping(
 ) -> None:
     cfg = render_cfg(config(algorithm=algorithm))
 
+    # The third parameter bounds the failover list: the 3 workers (max_attempts is 4).
     assert f'ds_select_dst("1", "{number}", "3")' in cfg
     assert ("#!define LEAST_BUSY" in cfg) is (algorithm == "least-busy")
     # The load bookkeeping is always written, switched on by the define.
@@ -163,10 +164,67 @@ def test_refusals_carry_retry_after_and_busy_workers_are_skipped() -> None:
     assert 'append_to_reply("Retry-After: 42\\r\\n")' in blocks["route[UNAVAILABLE]"]
     assert 'send_reply("503"' in blocks["route[UNAVAILABLE]"]
     failure = blocks["failure_route[NEXT_WORKER]"]
-    assert 't_check_status("486|500|503")' in failure
+    # Busy, timed out (also after ringing), draining or failing: the next worker.
+    assert 't_check_status("408|486|5[0-9][0-9]")' in failure
     assert 'ds_mark_dst("ip")' in failure
     assert "ds_next_dst()" in failure
     assert 'append_to_reply("Retry-After: 42\\r\\n")' in blocks["route[OPTIONS]"]
+
+
+def code_lines(block: str) -> list[str]:
+    """The statements of a route block, comments left out."""
+    return [line.strip() for line in block.splitlines() if not line.strip().startswith("#")]
+
+
+def test_the_front_itself_answers_only_503_with_retry_after_never_500() -> None:
+    """tm's own replies to relay errors (a 500 such as "Forking capacity exceeded") are
+    switched off; every error reply the script sends is the 503 of UNAVAILABLE."""
+    cfg = render_cfg(config(retry_after_s=42))
+    blocks = routes(cfg)
+    code = "\n".join(code_lines(cfg))
+
+    relay = "\n".join(code_lines(blocks["route[RELAY]"]))
+    assert relay.index("t_set_disable_internal_reply(1);") < relay.index("if (!t_relay())")
+    assert "route(UNAVAILABLE);" in relay
+    assert "sl_reply_error" not in code and "t_reply_error" not in code
+    replies = re.findall(r'(?:sl_send_reply|send_reply|t_reply)\("(\d+)"', code)
+    assert set(replies) <= {"200", "403", "404", "405", "483", "503"}, replies
+    for name, block in blocks.items():
+        if '"503"' in block:
+            assert 'append_to_reply("Retry-After: 42\\r\\n")' in block, name
+
+
+@pytest.mark.parametrize(("attempts", "workers", "listed"), [(4, 3, 3), (4, 50, 4), (2, 50, 2)])
+def test_failover_is_bounded_by_max_attempts(attempts: int, workers: int, listed: int) -> None:
+    many = [("127.0.0.1", 6000 + k) for k in range(workers)]
+    cfg = render_cfg(config(workers=many, max_attempts=attempts))
+
+    assert f'ds_select_dst("1", "10", "{listed}")' in routes(cfg)["route[DISPATCH]"]
+
+
+def test_a_call_counts_on_its_worker_until_it_has_ended_there() -> None:
+    """least-busy bookkeeping: the count is added by ds_select_dst, moved by ds_next_dst,
+    confirmed by the INVITE's 2xx, and given back once: when a BYE is answered or times
+    out, on CANCEL, on a final refusal, on a relay error; never when a BYE passes by."""
+    blocks = routes(render_cfg(config()))
+    in_dialog = "\n".join(code_lines(blocks["route[WITHINDLG]"]))
+    release = "\n".join(code_lines(blocks["route[RELEASE]"]))
+    failure = "\n".join(code_lines(blocks["failure_route[NEXT_WORKER]"]))
+
+    assert "ds_load_update" not in in_dialog and "ds_load_unset" not in in_dialog
+    assert 't_on_reply("BYE_REPLY");' in in_dialog and 't_on_failure("BYE_FAILED");' in in_dialog
+    assert "route(RELEASE);" in blocks["onreply_route[BYE_REPLY]"]
+    assert "route(RELEASE);" in blocks["failure_route[BYE_FAILED]"]
+    assert "ds_load_update();" in blocks["onreply_route[WORKER_REPLY]"]
+    # Given back once per transaction: a second unset would find nothing and log an error.
+    assert release.index("$avp(released) == $null") < release.index("ds_load_unset();")
+    # Canceled, a worker's own answer, nobody left: each gives the count back.
+    assert failure.count("route(RELEASE);") == 3
+    # The last worker tried is known before ds_next_dst drops its record (ds_load_unset
+    # needs the record of an INVITE's destination).
+    assert "$xavp(_dsdst_[1]=>uri) != $null && ds_next_dst()" in failure
+    assert failure.rindex("route(RELEASE);") < failure.rindex("route(UNAVAILABLE);")
+    assert "route(RELEASE);" in blocks["route[RELAY]"]
 
 
 def test_the_module_directory_is_only_named_when_given() -> None:
@@ -227,6 +285,9 @@ def test_the_command_runs_kamailio_in_the_foreground_on_the_rendered_files() -> 
         ({"probing_threshold": 0}, "probing_threshold must be at least 1"),
         ({"retry_after_s": 0}, "retry_after_s must be at least 1"),
         ({"log_level": 9}, "log_level"),
+        ({"max_attempts": 0}, "max_attempts must be at least 1"),
+        ({"max_attempts": 9}, "max_attempts must be at most 8"),
+        ({"setup_expire_s": 30}, "setup_expire_s must be longer than answer_timeout_s"),
         ({"state_dir": Path("relative/dir")}, "absolute path"),
         ({"state_dir": Path('/tmp/a"b')}, "absolute path"),
         ({"state_dir": Path("/tmp") / ("x" * 120)}, "too long for a unix socket"),
@@ -299,7 +360,7 @@ def test_the_syntax_check_catches_a_broken_config(state_dir: Path) -> None:
     front = config(address="127.0.0.1", state_dir=state_dir)
     for path, text in render(front).items():
         Path(path).write_text(text)
-    broken = front.paths.cfg.read_text().replace("ds_next_dst()", "ds_next_dst(", 1)
+    broken = front.paths.cfg.read_text().replace("&& ds_next_dst())", "&& ds_next_dst()", 1)
     front.paths.cfg.write_text(broken)
 
     assert kamailio_check(front.paths.cfg).returncode != 0

@@ -35,6 +35,11 @@ SOURCE_HEADER: Final = "X-Sipvm-Source"
 (written out in the template; any copy a caller sent is removed first)."""
 DEFAULT_SHM_MB: Final = 64
 DEFAULT_PKG_MB: Final = 8
+TM_MAX_BRANCHES: Final = 12
+"""Kamailio's ``max_branches`` default: tm refuses a call's 13th branch with "500 Forking
+capacity exceeded"; each worker tried for a call is one branch."""
+MAX_ATTEMPTS_LIMIT: Final = 8
+"""The most workers ``max_attempts`` may name: well below :data:`TM_MAX_BRANCHES`."""
 MAX_UNIX_SOCKET_PATH: Final = 100
 """``sun_path`` holds 108 bytes; a longer control socket path fails at Kamailio's start."""
 
@@ -108,6 +113,9 @@ class FrontConfig:
     """How long a worker that rang may take to answer (tm fr_inv_timer)."""
     retry_after_s: int = 10
     """Retry-After of the 503 sent when no worker can take a call."""
+    max_attempts: int = 4
+    """Workers tried for one call (busy, draining, failing or silent ones are skipped) before
+    the caller gets 503; at most :data:`MAX_ATTEMPTS_LIMIT`."""
     children: int = 2
     """Kamailio SIP worker processes per UDP socket, and TCP workers: small for a 2-core box."""
     log_level: int = 1
@@ -117,7 +125,8 @@ class FrontConfig:
     call_expire_s: int = 3600
     """least-busy: a call with no BYE seen stops counting after this long."""
     setup_expire_s: int = 60
-    """least-busy: a call never answered stops counting after this long."""
+    """least-busy: a call never answered stops counting after this long (longer than
+    ``answer_timeout_s``)."""
 
     paths: FrontPaths = field(init=False, repr=False, compare=False)
     """The files under ``state_dir``."""
@@ -180,7 +189,7 @@ def render_cfg(config: FrontConfig) -> str:
         "trusted_peers": ",".join(str(parse_peer(peer)) for peer in config.trusted_peers),
         "retry_after_s": str(config.retry_after_s),
         "ds_algorithm": str(DS_ALGORITHMS[config.algorithm]),
-        "worker_count": str(len(config.workers)),
+        "max_attempts": str(min(config.max_attempts, len(config.workers))),
     }
     return _fill(_template(), values)
 
@@ -283,10 +292,21 @@ def _problems(config: FrontConfig) -> list[str]:
         "calls_per_worker": (config.calls_per_worker, 0),
         "call_expire_s": (config.call_expire_s, 1),
         "setup_expire_s": (config.setup_expire_s, 1),
+        "max_attempts": (config.max_attempts, 1),
     }
     for name, (value, least) in minimums.items():
         if value < least:
             problems.append(f"{name} must be at least {least}")
+    if config.max_attempts > MAX_ATTEMPTS_LIMIT:
+        problems.append(
+            f"max_attempts must be at most {MAX_ATTEMPTS_LIMIT} (Kamailio takes "
+            f"{TM_MAX_BRANCHES} branches per call; each worker tried is one)"
+        )
+    if config.setup_expire_s <= config.answer_timeout_s:
+        problems.append(
+            "setup_expire_s must be longer than answer_timeout_s (a ringing call would stop "
+            "counting on its worker)"
+        )
     if config.worker_timeout_ms >= config.keepalive_s * 1000:
         problems.append("worker_timeout_ms must be shorter than keepalive_s (pings would overlap)")
     if not -5 <= config.log_level <= 3:
