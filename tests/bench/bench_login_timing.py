@@ -32,7 +32,7 @@ async def run(rounds: int) -> list[str]:
         app = await App.open(Path(tmp) / "data")
         try:
             await app.directory.apply_file(EXAMPLE)
-            app.logins.policy = LockoutPolicy(per_extension=10**9, per_source=10**9)
+            app.logins.policy = LockoutPolicy(per_extension=10**9, per_source=10**9, per_peer=10**9)
 
             async def wrong_pin() -> None:
                 outcome = await app.logins.login("1001", "999111", peer="127.0.0.2")
