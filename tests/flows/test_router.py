@@ -181,6 +181,19 @@ async def test_diversion_overflow_deposits_in_the_queue(app: App, clock: FakeClo
     assert (m.caller, m.caller_name, m.reason) == ("5551234", "Pat Caller", "no-answer")
 
 
+async def test_a_caller_id_with_control_characters_is_stored_as_anonymous(
+    app: App, clock: FakeClock
+) -> None:
+    forged = invite("asterisk_diversion_no_answer.sip").replace(
+        '"Pat Caller" <sip:5551234@',
+        '"Pat\x1b[2J" <sip:5551234%0alogin%20failed%3a%20source%3d10.9.9.9@',
+    )
+    control = FakeControl(["#", Speak(4.0, ended_by="hangup")])
+    await router(app, clock).on_invite(control, 5, forged, "127.0.0.2:5060")
+    (m,) = await app.messages.messages("2001")
+    assert (m.caller, m.caller_name) == ("", "")  # a terminal escape in the name too
+
+
 async def test_refer_host_is_the_proxy_when_configured(app: App, clock: FakeClock) -> None:
     control = FakeControl([HANGUP])
     r = router(app, clock, proxy_host="127.0.0.9:5080")

@@ -26,7 +26,12 @@ from sipvm.domain.menu import PilotCall, pilot_call
 from sipvm.domain.model import Directory, Kind
 from sipvm.domain.peers import TrustedPeers
 from sipvm.domain.routing import Period, Route
-from sipvm.domain.sip_message import MalformedSipError, p_asserted_identity, parse_request
+from sipvm.domain.sip_message import (
+    MalformedSipError,
+    p_asserted_identity,
+    parse_request,
+    usable_caller_id,
+)
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
 from sipvm.flows.channel import CallChannel, CallerHungUp
 from sipvm.flows.deposit import (
@@ -162,8 +167,10 @@ class CallRouter:
         target = mailbox_target(request)
         directory = self.directory.current
         identity = p_asserted_identity(request) or request.from_
-        caller = identity.uri.user or ""
-        caller_name = identity.display_name or ""
+        # Checked after %-decoding: a caller id or name with control characters is anonymous,
+        # so no caller can put its own lines into logs, listings or emails.
+        caller = usable_caller_id(identity.uri.user or "")
+        caller_name = usable_caller_id(identity.display_name or "")
         refer_host = self.settings.proxy_host or source
         pilot = self._pilot(target)
         channel = await control.accept(key, refer_host=refer_host)
