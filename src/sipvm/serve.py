@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from sipvm.app import App, embedded_directory, utc_now
 from sipvm.config import Settings, load_settings
+from sipvm.domain.peers import TrustedPeers
 from sipvm.logs import name_worker
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.rtp_port is not None:
         sip = replace(sip, rtp_port=args.rtp_port)
     http = replace(s.http, port=args.http_port) if args.http_port is not None else s.http
+    TrustedPeers.parse(sip.trusted_peers)  # a bad entry stops the start before the store opens
     return replace(
         s,
         data=args.data or s.data,

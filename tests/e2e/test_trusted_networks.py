@@ -81,3 +81,4 @@ def test_a_trusted_network_with_host_bits_set_stops_the_start(tmp_path: Path) ->
     assert "'127.0.0.1/29' has host bits set" in done.stderr
     assert '"127.0.0.0/29"' in done.stderr
     assert "sipvm ready" not in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before the store was touched
