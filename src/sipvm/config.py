@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from sipvm.domain.mwi import has_ip_host
+from sipvm.domain.sip_uri import has_ip_host
 from sipvm.errors import InvalidInputError
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 from sipvm.app import App, embedded_directory, utc_now
 from sipvm.config import Settings, load_settings
 from sipvm.domain.peers import TrustedPeers
+from sipvm.domain.sip_uri import uri_host_port
 from sipvm.logs import name_worker
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         RouterSettings(
             trusted_peers=frozenset(settings.sip.trusted_peers),
             pilots=frozenset(settings.sip.pilot),
-            proxy_host=_host_of(settings.sip.proxy),
+            proxy_host=uri_host_port(settings.sip.proxy),
             front=frozenset({front}) if front else frozenset(),
         ),
         directory=app.directory,
@@ -230,12 +231,6 @@ async def _refresh_lamps(mwi: MwiNotifier, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         mwi.refresh_all()
-
-
-def _host_of(uri: str) -> str:
-    """``host[:port]`` of a ``sip:host[:port][;params]`` next hop (empty stays empty)."""
-    rest = uri.split(":", 1)[1] if uri.startswith(("sip:", "sips:")) else uri
-    return rest.split(";", 1)[0].split("@")[-1]
 
 
 async def start(app: App, settings: Settings) -> None:

@@ -7,12 +7,12 @@ inbox's counts.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 
 from sipvm.domain.messages import InboxCounts
 from sipvm.domain.model import Directory
 from sipvm.domain.rights import accessible_inboxes, rights_on
+from sipvm.domain.sip_uri import has_ip_host, uri_host_port
 
 #: The NOTIFY's Content-Type and Event.
 CONTENT_TYPE = "application/simple-message-summary"
@@ -40,30 +40,6 @@ def lamp_map(directory: Directory) -> Mapping[str, tuple[str, ...]]:
     return {inbox: tuple(phones) for inbox, phones in found.items()}
 
 
-def phone_host(phone: str) -> str:
-    """The ``host[:port]`` of a phone's AOR.
-
-    >>> phone_host("sip:1001@pbx.example.com;transport=tcp")
-    'pbx.example.com'
-    """
-    rest = phone.split(":", 1)[1] if ":" in phone else phone
-    return rest.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0]
-
-
-def has_ip_host(uri: str) -> bool:
-    """Whether the host of a SIP URI (``sip:[user@]host[:port][;params]``) is an IP address."""
-    host = phone_host(uri)
-    if host.startswith("["):
-        host = host[1 : host.find("]")]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def reachable_without_proxy(phone: str) -> bool:
     """Whether a NOTIFY can go straight to the AOR: its host is an IP address.
 
@@ -79,7 +55,7 @@ def message_account(inbox: str, phone: str) -> str:
     >>> message_account("2001", "sip:1001@pbx.example.com;transport=tcp")
     'sip:2001@pbx.example.com'
     """
-    return f"sip:{inbox}@{phone_host(phone)}"
+    return f"sip:{inbox}@{uri_host_port(phone)}"
 
 
 def summary_body(account: str, summary: InboxCounts) -> str:

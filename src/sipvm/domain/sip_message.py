@@ -15,9 +15,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import unquote
 
-from sipvm.errors import InvalidInputError
+from sipvm.domain.sip_uri import MalformedSipError as MalformedSipError
+from sipvm.domain.sip_uri import SipUri as SipUri
+from sipvm.domain.sip_uri import parse_uri as parse_uri
 
 #: Largest request accepted, in UTF-8 bytes. pjsip's own default packet limit is far below
 #: this; the cap only bounds the work done on hostile input.
@@ -82,20 +83,12 @@ _SINGLE_VALUED = frozenset(
 
 _REQUEST_LINE = re.compile(r"([A-Za-z][A-Za-z0-9.!%*_+`'~-]*) (\S+) SIP/2\.0")
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
-_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
-#: Characters that never appear raw in the user part of a URI; seeing one means the text is
-#: not a URI at all (or a display name leaked into it).
-_BAD_USER_CHARS = frozenset(' \t\r\n<>"')
 
 
 #: Characters that end or restyle a line in a log file or a terminal: the C0 controls (NUL, TAB,
 #: LF, CR, ESC...), DEL, the C1 controls (NEL...) and the Unicode line and paragraph separators.
 #: Decoded URI user parts may hold them (``%0A``); no caller id or log line may.
 CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-class MalformedSipError(InvalidInputError):
-    """A request, URI or header value that cannot be parsed far enough to route the call."""
 
 
 def canonical_name(name: str) -> str:
@@ -136,23 +129,6 @@ class Headers(Mapping[str, tuple[str, ...]]):
         if key in _SINGLE_VALUED:
             return [line for line in lines if line]
         return [value for line in lines for value in split_values(line)]
-
-
-@dataclass(frozen=True)
-class SipUri:
-    """``scheme:user@host:port;params?headers``.
-
-    ``user`` is URL-unescaped (``%2A97`` → ``*97``, ``%0A`` → a line feed: see
-    ``usable_caller_id``); for ``tel:`` it is the number and ``host`` is empty. Parameter and
-    header names are lower case; their values are unescaped.
-    """
-
-    scheme: str
-    user: str
-    host: str
-    port: int | None = None
-    params: Mapping[str, str] = field(default_factory=dict, hash=False)
-    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -252,31 +228,6 @@ def split_values(line: str) -> list[str]:
     return [value for value in values if value]
 
 
-def parse_uri(text: str) -> SipUri:
-    """Parse a ``sip:``, ``sips:`` or ``tel:`` URI (RFC 3261 §19.1, RFC 3966)."""
-    text = text.strip()
-    scheme, colon, rest = text.partition(":")
-    scheme = scheme.lower()
-    if not colon or scheme not in ("sip", "sips", "tel"):
-        raise MalformedSipError(f"not a sip, sips or tel URI: {text[:80]!r}")
-    if scheme == "tel":
-        number_part, _, header_part = rest.partition("?")
-        number, _, param_part = number_part.partition(";")
-        user = _unescape_user(number, text)
-        if not user:
-            raise MalformedSipError(f"tel URI without a number: {text[:80]!r}")
-        return SipUri("tel", user, "", None, _params(param_part, ";"), _uri_headers(header_part))
-    userinfo, hostpart = _split_userinfo(rest)
-    # userinfo may be "user:password"; the password is never used and must not be kept.
-    user = _unescape_user(userinfo.partition(":")[0], text) if userinfo is not None else ""
-    if userinfo is not None and not user:
-        raise MalformedSipError(f"URI with an empty user before '@': {text[:80]!r}")
-    before_headers, _, header_part = hostpart.partition("?")
-    hostport, _, param_part = before_headers.partition(";")
-    host, port = _host_port(hostport, text)
-    return SipUri(scheme, user, host, port, _params(param_part, ";"), _uri_headers(header_part))
-
-
 def parse_name_addr(text: str) -> NameAddr:
     """Parse ``"Name" <uri>;params``, ``Name <uri>;params`` or a bare ``uri;params``.
 
@@ -374,69 +325,6 @@ def _required_single(headers: Headers, name: str) -> str:
     if not values:
         raise MalformedSipError(f"the request has no {name} header")
     return values[0]
-
-
-def _split_userinfo(rest: str) -> tuple[str | None, str]:
-    """Split ``user@hostpart``; None when the URI has no user part.
-
-    The user part ends at the first '@'. A user may legally contain ';' (RFC 3261 §19.1.6,
-    ``+1555;phone-context=x@host``), but when the text between the first ';'/'?' and the '@'
-    holds a ':' the '@' belongs to an unescaped URI inside a parameter
-    (``sip:vm.example.com;target=sip:2001@pbx``) and the URI has no user part.
-    """
-    at = rest.find("@")
-    if at < 0:
-        return None, rest
-    separator = min((i for i in (rest.find(";"), rest.find("?")) if i >= 0), default=-1)
-    if 0 <= separator < at and ":" in rest[separator:at]:
-        return None, rest
-    return rest[:at], rest[at + 1 :]
-
-
-def _unescape_user(raw: str, uri_text: str) -> str:
-    # Raw, these characters mean the text is no URI; %-escaped they are data, decoded here
-    # and judged where the user part is used (``usable_caller_id``).
-    if _BAD_USER_CHARS.intersection(raw):
-        raise MalformedSipError(f"bad character in the user part of {uri_text[:80]!r}")
-    return unquote(raw)
-
-
-def _host_port(text: str, uri_text: str) -> tuple[str, int | None]:
-    # ``after`` is what follows the host: nothing, or ":port".
-    if text.startswith("["):
-        close = text.find("]")
-        host, after = text[: close + 1], text[close + 1 :]
-        if close < 0 or (after and not after.startswith(":")):
-            raise MalformedSipError(f"bad IPv6 host in {uri_text[:80]!r}")
-    else:
-        colon = text.find(":")
-        host, after = (text, "") if colon < 0 else (text[:colon], text[colon:])
-    if not host or _HOST.fullmatch(host) is None:
-        raise MalformedSipError(f"missing or bad host in {uri_text[:80]!r}")
-    host = host.strip("[]").lower()
-    if not after:
-        return host, None
-    port = after[1:]
-    # isdecimal alone accepts other scripts' digits; a port is ASCII.
-    if not (port.isascii() and port.isdecimal()) or not 0 < int(port) < 65536:
-        raise MalformedSipError(f"bad port in {uri_text[:80]!r}")
-    return host, int(port)
-
-
-def _params(text: str, separator: str) -> dict[str, str]:
-    """URI parameters: names lower-cased, values URL-unescaped; a bare name maps to ''."""
-    params: dict[str, str] = {}
-    for part in text.split(separator):
-        name, _, value = part.partition("=")
-        name = unquote(name.strip()).lower()
-        if name:
-            params[name] = unquote(value.strip())
-    return params
-
-
-def _uri_headers(text: str) -> dict[str, str]:
-    """The ``?name=value&...`` part of a URI (RFC 3261 §19.1.1)."""
-    return _params(text, "&") if text else {}
 
 
 def _header_params(text: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ from sipvm.domain.sip_message import (
     parse_request,
     usable_caller_id,
 )
+from sipvm.domain.sip_uri import split_host_port
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
 from sipvm.flows.channel import CallChannel, CallerHungUp
 from sipvm.flows.deposit import (
@@ -113,7 +114,10 @@ def _front_source(raw: str) -> str | None:
         value = parse_request(raw).header(SOURCE_HEADER)
     except MalformedSipError:
         return None
-    return value.strip() if value and ":" in value else None
+    if value is None:
+        return None
+    host, port = split_host_port(value)
+    return value.strip() if host and port is not None else None
 
 
 class CallRouter:
@@ -143,14 +147,14 @@ class CallRouter:
 
     async def on_invite(self, control: CallControl, key: int, raw: str, source: str) -> None:
         """Handle one new INVITE from ``source`` (``ip:port``), answering through ``control``."""
-        host = source.rsplit(":", 1)[0].strip("[]")
+        host = split_host_port(source)[0]
         if host in self.settings.front:
             sender = _front_source(raw)
             if sender is None:
                 log.warning("refused a call from the front %s without %s", host, SOURCE_HEADER)
                 await control.reject(key, 403)
                 return
-            source, host = sender, sender.rsplit(":", 1)[0]
+            source, host = sender, split_host_port(sender)[0]
         if host not in self.settings.peers:
             log.warning("refused a call from %s: not a trusted peer", host)
             await control.reject(key, 403)

@@ -32,6 +32,7 @@ from sipvm.domain.lockout import LockoutPolicy, LoginOutcome
 from sipvm.domain.model import Extension
 from sipvm.domain.pins import hash_pin, pin_problem, verify_pin
 from sipvm.domain.sip_message import usable_caller_id
+from sipvm.domain.sip_uri import aor_matches
 from sipvm.errors import InvalidInputError, NotFoundError
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.logins import LoginKeys, SqliteLoginRepo
@@ -62,7 +63,7 @@ class LoginService:
         for who in self._directory.current.extensions.values():
             if not who.kind.has_owner or not who.phones:
                 continue
-            if identity == who.ext or any(_aor_matches(identity, aor) for aor in who.phones):
+            if identity == who.ext or any(aor_matches(identity, aor) for aor in who.phones):
                 return who.ext
         return None
 
@@ -130,13 +131,6 @@ class LoginService:
     def _owner(self, ext: str) -> Extension | None:
         who = self._directory.current.get(ext)
         return who if who is not None and who.kind.has_owner else None
-
-
-def _aor_matches(identity: str, aor: str) -> bool:
-    """``sip:1001@pbx`` matches "1001@pbx" and "1001"."""
-    bare = aor.split(":", 1)[1] if aor.lower().startswith(("sip:", "sips:")) else aor
-    bare = bare.split(";", 1)[0]
-    return identity in (bare, bare.split("@", 1)[0])
 
 
 def _opaque(typed: str) -> str:
