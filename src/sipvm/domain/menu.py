@@ -30,6 +30,15 @@ from types import MappingProxyType
 
 from sipvm.domain.model import Right
 
+ANY_KEY = "0123456789*#"
+"""Every key a phone sends: what "press any key" listens for."""
+
+MAX_EXT_DIGITS = 10
+"""Most digits read where a caller types an extension (login, share, dial by extension)."""
+
+MENU_KEY_ORDER = "1234567890*#"
+"""The keys an auto receptionist's menu may use, in the order a generated prompt says them."""
+
 
 class MessageAction(StrEnum):
     """What a key does to the current message."""

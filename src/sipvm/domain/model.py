@@ -51,6 +51,12 @@ class Right(StrEnum):
 RIGHT_ORDER = (Right.PLAY, Right.DOWNLOAD, Right.DELETE, Right.SHARE)
 
 
+def ext_sort_key(ext: str) -> tuple[int, str]:
+    """Sort key for extensions: numerically where they are numbers (shorter first, then by
+    digits), which is what a person reading a list of extensions expects."""
+    return (len(ext), ext)
+
+
 def sorted_rights(rights: frozenset[Right]) -> list[Right]:
     """The rights in their canonical order (play, download, delete, share)."""
     return [r for r in RIGHT_ORDER if r in rights]

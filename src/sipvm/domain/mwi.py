@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sipvm.domain.messages import InboxCounts
-from sipvm.domain.model import Directory
+from sipvm.domain.model import Directory, ext_sort_key
 from sipvm.domain.rights import accessible_inboxes, rights_on
 from sipvm.domain.sip_uri import has_ip_host, uri_host_port
 
@@ -28,7 +28,7 @@ def lamp_map(directory: Directory) -> Mapping[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     members = sorted(
         (e for e in directory.extensions.values() if e.kind.has_owner and e.phones),
-        key=lambda e: (len(e.ext), e.ext),
+        key=lambda e: ext_sort_key(e.ext),
     )
     for member in members:
         for access in accessible_inboxes(directory, member.ext):

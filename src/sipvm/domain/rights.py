@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipvm.domain.model import ADMIN_VISIBLE_KINDS, Directory, Extension, Kind, Right
+from sipvm.domain.model import (
+    ADMIN_VISIBLE_KINDS,
+    Directory,
+    Extension,
+    Kind,
+    Right,
+    ext_sort_key,
+)
 from sipvm.errors import NotPermittedError
 
 NO_RIGHTS: frozenset[Right] = frozenset()
@@ -107,7 +114,7 @@ def accessible_inboxes(directory: Directory, member: str) -> list[InboxAccess]:
         rights = rights_on(directory, member, ext)
         if rights:
             found.append(InboxAccess(directory.extensions[ext], rights, own=ext == member))
-    found.sort(key=lambda a: (not a.own, _ext_sort_key(a.inbox.ext)))
+    found.sort(key=lambda a: (not a.own, ext_sort_key(a.inbox.ext)))
     return found
 
 
@@ -123,7 +130,7 @@ def members_of(directory: Directory, inbox_ext: str, *, oversight: bool = True) 
         for ext, who in directory.extensions.items()
         if who.kind.has_owner and rights_on(directory, ext, inbox_ext, oversight=oversight)
     ]
-    found.sort(key=lambda ext: (ext != inbox_ext, _ext_sort_key(ext)))
+    found.sort(key=lambda ext: (ext != inbox_ext, ext_sort_key(ext)))
     return found
 
 
@@ -144,8 +151,3 @@ def check_removable(directory: Directory, member: str, inbox_ext: str) -> None:
             f"{member} owns inbox {inbox_ext} and cannot be removed from it; "
             "change the owner policy instead"
         )
-
-
-def _ext_sort_key(ext: str) -> tuple[int, str]:
-    """Sort extensions numerically where they are numbers of the same length, then textually."""
-    return (len(ext), ext)

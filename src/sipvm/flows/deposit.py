@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from sipvm.domain.menu import ANY_KEY
 from sipvm.domain.messages import DepositFacts
 from sipvm.domain.model import Extension
 from sipvm.domain.targeting import Reason
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 SILENCE_END_S = 10.0
 WARN_BEFORE_S = 10.0
 REVIEW_ATTEMPTS = 3
-ANY_KEY = "0123456789*#"
 RECORD_ATTEMPTS = 3
 
 

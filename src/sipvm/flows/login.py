@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 from sipvm.domain.lockout import LoginOutcome
+from sipvm.domain.menu import MAX_EXT_DIGITS
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.session import DIGITS, MenuServices, ask
 
 LOGIN_ATTEMPTS = 3
-MAX_EXT_DIGITS = 10
 PIN_TIMEOUT_S = 8.0
 
 

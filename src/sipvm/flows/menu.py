@@ -17,14 +17,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sipvm.domain.menu import page
+from sipvm.domain.menu import ANY_KEY, page
 from sipvm.domain.sip_message import usable_caller_id
 from sipvm.errors import NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.inbox import walk_inbox
 from sipvm.flows.login import log_in
 from sipvm.flows.options import mailbox_options
-from sipvm.flows.session import ANY_KEY, MENU_ATTEMPTS, Caller, MenuServices, ask, name_prompt
+from sipvm.flows.session import MENU_ATTEMPTS, Caller, MenuServices, ask, name_prompt
 
 if TYPE_CHECKING:
     from sipvm.services.messages import InboxSummary

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sipvm.domain.menu import ANY_KEY, MAX_EXT_DIGITS, MENU_KEY_ORDER
 from sipvm.domain.model import Extension, Kind
 from sipvm.domain.routing import (
     Back,
@@ -50,13 +51,9 @@ from sipvm.flows.deposit import (
     Prompts,
     deposit_message,
 )
-from sipvm.flows.session import ANY_KEY, DIGITS, DirectorySource, ask
+from sipvm.flows.session import DIGITS, DirectorySource, ask
 
 log = logging.getLogger(__name__)
-
-MAX_EXT_DIGITS = 10
-KEY_ORDER = "1234567890*#"
-"""Order in which a generated menu prompt says the keys."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +264,7 @@ class _Routed:
         if uploaded is not None:
             return [uploaded]
         files: list[Path] = []
-        for key in sorted(menu.options, key=KEY_ORDER.index):
+        for key in sorted(menu.options, key=MENU_KEY_ORDER.index):
             files += await self.option_prompt(key, menu.options[key])
         return files
 

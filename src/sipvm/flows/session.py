@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from sipvm.domain.lockout import LoginOutcome
+from sipvm.domain.menu import ANY_KEY
 from sipvm.domain.model import Directory, Extension
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.deposit import Prompts
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ANY_KEY = "0123456789*#"
 DIGITS = "0123456789"
 MENU_TIMEOUT_S = 6.0
 """How long a menu waits for a key after its prompt ended."""

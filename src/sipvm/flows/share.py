@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from sipvm.domain.menu import MAX_EXT_DIGITS
 from sipvm.flows.channel import CallChannel, CallerHungUp
 from sipvm.flows.session import DIGITS, MENU_ATTEMPTS, Caller, MenuServices, ask, name_prompt
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 COMMENT_MAX_S = 60.0
 COMMENT_SILENCE_S = 5.0
-MAX_EXT_DIGITS = 10
 MIN_COMMENT_S = 0.5
 
 

@@ -31,6 +31,7 @@ from sipvm.domain.model import (
     Right,
     Role,
     Site,
+    ext_sort_key,
     sorted_rights,
 )
 from sipvm.domain.pins import hash_pin, is_pin_hash, pin_problem, verify_pin
@@ -115,7 +116,7 @@ def directory_document(directory: Directory) -> dict[str, Any]:
     doc["site"] = [{"name": s.name, "timezone": s.timezone} for s in directory.sites.values()]
     for kind in Kind:
         entries = [e for e in directory.extensions.values() if e.kind is kind]
-        entries.sort(key=lambda e: (len(e.ext), e.ext))
+        entries.sort(key=lambda e: ext_sort_key(e.ext))
         if entries:
             doc[kind.value] = [_extension_document(e) for e in entries]
     if directory.roles:

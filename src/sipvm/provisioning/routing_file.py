@@ -16,6 +16,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from sipvm.domain.menu import MENU_KEY_ORDER
 from sipvm.domain.model import Kind
 from sipvm.domain.routing import (
     WEEKDAYS,
@@ -61,9 +62,6 @@ def key_hints(kind: Kind) -> Mapping[str, str]:
         return {"menu": why, "submenus": why}
     return {}
 
-
-MENU_KEYS = "1234567890*#"
-"""The keys a menu may use, in the order the file lists them."""
 
 EXTERNAL_MIN_DIGITS = 7
 """A transfer target that is not an extension must have at least this many digits, so that a
@@ -343,7 +341,7 @@ class RoutingReader:
         for key, item in table.items():
             if key in _MENU_SETTINGS:
                 continue
-            if len(key) != 1 or key not in MENU_KEYS:
+            if len(key) != 1 or key not in MENU_KEY_ORDER:
                 self.checks.problem(
                     where,
                     f"unknown key {key!r}; menu keys are 0-9, * and #, "
@@ -353,12 +351,12 @@ class RoutingReader:
             action = self.menu_action(item, entry, f"{where} key {key!r}", _MENU_ACTIONS)
             if action is not None:
                 options[key] = action
-        if not any(key in MENU_KEYS for key in table if len(key) == 1):
+        if not any(key in MENU_KEY_ORDER for key in table if len(key) == 1):
             self.checks.problem(
                 where, 'has no keys; give at least one, e.g. "0" = { action = "operator" }'
             )
         return Menu(
-            options=MappingProxyType({k: options[k] for k in MENU_KEYS if k in options}),
+            options=MappingProxyType({k: options[k] for k in MENU_KEY_ORDER if k in options}),
             timeout_s=timeout_s,
             attempts=attempts,
             fallback=fallback,
@@ -573,6 +571,6 @@ def _menu_document(menu: Menu) -> dict[str, Any]:
         out["attempts"] = menu.attempts
     if menu.fallback != base.fallback:
         out["fallback"] = action_document(menu.fallback)
-    for key in sorted(menu.options, key=MENU_KEYS.index):
+    for key in sorted(menu.options, key=MENU_KEY_ORDER.index):
         out[key] = action_document(menu.options[key])
     return out
