@@ -14,7 +14,7 @@ import dataclasses
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from sipvm.domain.model import (
 )
 from sipvm.domain.pins import hash_pin, is_pin_hash, pin_problem, verify_pin
 from sipvm.errors import DirectoryError, InvalidInputError
+from sipvm.provisioning.checks import Checks, non_empty, type_name
 from sipvm.provisioning.routing_file import (
     ROUTING_KEYS,
     RoutingReader,
@@ -165,87 +166,12 @@ def _role_document(r: Role) -> dict[str, Any]:
     return out
 
 
-class _Parser:
+class _Parser(Checks):
     """One validation pass; ``problems`` collects every problem found."""
 
     def __init__(self, source: str, existing: Directory | None) -> None:
-        self.source = source
+        super().__init__(source)
         self.existing = existing
-        self.problems: list[str] = []
-
-    def problem(self, where: str, text: str) -> None:
-        self.problems.append(f"{self.source}: {where}: {text}")
-
-    # -- helpers over untyped TOML values -------------------------------------------------
-
-    def table(self, value: Any, where: str, *, example: str | None = None) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            hint = f", e.g. {example}" if example else ""
-            self.problem(where, f"must be a table, not {_type_name(value)}{hint}")
-            return None
-        return value
-
-    def tables(self, value: Any, where: str, *, header: str | None = None) -> list[dict[str, Any]]:
-        if not isinstance(value, list):
-            self.problem(
-                where,
-                f"must be an array of tables ([[{header or where}]]), not {_type_name(value)}",
-            )
-            return []
-        out = []
-        for i, item in enumerate(value, 1):
-            t = self.table(item, f"{where} #{i}")
-            if t is not None:
-                out.append(t)
-        return out
-
-    def keys(
-        self,
-        table: Mapping[str, Any],
-        allowed: set[str],
-        where: str,
-        hints: Mapping[str, str] | None = None,
-    ) -> None:
-        for key in table:
-            if key in allowed:
-                continue
-            if hints and key in hints:
-                self.problem(where, f"unknown key {key!r}: {hints[key]}")
-            else:
-                self.problem(
-                    where, f"unknown key {key!r}; allowed keys: {', '.join(sorted(allowed))}"
-                )
-
-    def get(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        kind: type,
-        where: str,
-        default: Any = None,
-        *,
-        required: bool = False,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any:
-        if key not in table:
-            if required:
-                self.problem(where, f"{key!r} is required")
-            return default
-        value = table[key]
-        # bool is an int subclass: do not let `true` pass as a number.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            quotes = kind is str and isinstance(value, int) and not isinstance(value, bool)
-            hint = ' (write it in quotes, e.g. "1001")' if quotes else ""
-            self.problem(
-                where, f"{key!r} must be {_kind_name(kind)}, not {_type_name(value)}{hint}"
-            )
-            return default
-        if check is not None:
-            complaint = check(value)
-            if complaint:
-                self.problem(where, f"{key!r} {complaint}")
-                return default
-        return value
 
     def rights(self, value: Any, where: str) -> frozenset[Right]:
         if not isinstance(value, list) or not value:
@@ -357,7 +283,7 @@ class _Parser:
             name = table.get("name")
             where = f"site {name!r}" if isinstance(name, str) and name else f"site #{i}"
             self.keys(table, {"name", "timezone"}, where)
-            name = self.get(table, "name", str, where, required=True, check=_non_empty)
+            name = self.get(table, "name", str, where, required=True, check=non_empty)
             tz = self.get(table, "timezone", str, where, required=True, check=_timezone_problem)
             if name is None:
                 continue
@@ -388,7 +314,7 @@ class _Parser:
             required=True,
             check=lambda v: None if _EXT_RE.match(v) else "must be 1 to 15 digits",
         )
-        name = self.get(table, "name", str, where, required=True, check=_non_empty)
+        name = self.get(table, "name", str, where, required=True, check=non_empty)
         site = self.site_of(table, where, sites)
         email = self.get(
             table,
@@ -473,9 +399,7 @@ class _Parser:
             return None
         pin = table["pin"]
         if not isinstance(pin, str):
-            self.problem(
-                where, f"'pin' must be a string of digits in quotes, not {_type_name(pin)}"
-            )
+            self.problem(where, f"'pin' must be a string of digits in quotes, not {type_name(pin)}")
             return None
         complaint = pin_problem(pin, ext or "")
         if complaint:
@@ -521,7 +445,7 @@ class _Parser:
             where = f"role {name!r}" if isinstance(name, str) and name else f"role #{i}"
             self.keys(table, {"name", "members", "kinds", "sites", "rights"}, where)
             before = len(self.problems)
-            name = self.get(table, "name", str, where, required=True, check=_non_empty)
+            name = self.get(table, "name", str, where, required=True, check=non_empty)
             if name is not None and name in names:
                 self.problem(where, "a role of that name is already defined")
             names.add(name)
@@ -531,7 +455,7 @@ class _Parser:
                     self.problem(
                         where,
                         "'members' must list extensions in quotes (e.g. \"1001\"), "
-                        f"not {_type_name(m)}",
+                        f"not {type_name(m)}",
                     )
                 elif m not in owners:
                     self.problem(
@@ -555,7 +479,7 @@ class _Parser:
                     self.problem(where, "'sites' must name at least one site (leave it out: all)")
                 for s in listed:
                     if not isinstance(s, str):
-                        self.problem(where, f"'sites' must list site names, not {_type_name(s)}")
+                        self.problem(where, f"'sites' must list site names, not {type_name(s)}")
                     elif s not in sites:
                         self.problem(where, f"site {s!r} is not defined in [[site]]")
             rights = self.rights(table.get("rights"), where)
@@ -572,30 +496,9 @@ class _Parser:
         return tuple(roles)
 
 
-def _non_empty(value: str) -> str | None:
-    return None if value.strip() else "must not be empty"
-
-
 def _timezone_problem(value: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return "is not a known time zone (use an IANA name like America/New_York)"
     return None
-
-
-def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "a whole number", bool: "true or false", list: "a list"}.get(
-        kind, kind.__name__
-    )
-
-
-def _type_name(value: Any) -> str:
-    return {
-        str: "a string",
-        int: "a number",
-        float: "a decimal number",
-        bool: "true/false",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from sipvm.domain.menu import MENU_KEY_ORDER
 from sipvm.domain.model import Kind
@@ -39,6 +39,7 @@ from sipvm.domain.routing import (
     action_name,
 )
 from sipvm.domain.schedule import format_time_range, parse_holiday_dates, parse_time_range
+from sipvm.provisioning.checks import Checks, non_empty
 
 ROUTING_KEYS: Mapping[Kind, frozenset[str]] = MappingProxyType(
     {
@@ -111,34 +112,6 @@ _NOT_A_MENU_ACTION = {
     "message": "is a route, not a menu key action; use voicemail, transfer or operator",
     "menu": 'is a route, not a menu key action; use action = "submenu", menu = "NAME"',
 }
-
-
-class Checks(Protocol):
-    """The directory file's problem collector and typed getters (``directory_file._Parser``)."""
-
-    def problem(self, where: str, text: str) -> None: ...
-
-    def table(
-        self, value: Any, where: str, *, example: str | None = None
-    ) -> dict[str, Any] | None: ...
-
-    def tables(
-        self, value: Any, where: str, *, header: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None: ...
-
-    def get(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        kind: type,
-        where: str,
-        default: Any = None,
-        *,
-        required: bool = False,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -270,7 +243,7 @@ class RoutingReader:
         ):
             w = f"{entry.where} holidays #{i}"
             self.checks.keys(table, {"name", "dates", "route"}, w)
-            name = self.checks.get(table, "name", str, w, required=True, check=_non_empty)
+            name = self.checks.get(table, "name", str, w, required=True, check=non_empty)
             dates = table.get("dates")
             ranges: list[tuple[date, date]] = []
             example = 'dates = ["2026-12-25", "2026-12-31..2027-01-01"]'
@@ -502,10 +475,6 @@ def _submenus_hint(entry: _Entry) -> str:
     if known:
         return f"submenus are {known}"
     return f"define it as [{entry.kind.value}.submenus.NAME]"
-
-
-def _non_empty(value: str) -> str | None:
-    return None if value.strip() else "must not be empty"
 
 
 # -- export --------------------------------------------------------------------------------
