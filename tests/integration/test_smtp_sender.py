@@ -7,6 +7,7 @@ import email
 import email.policy
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from sipvm.config import SmtpSettings
 from sipvm.notify.email import EmailSendError, Recipient, SmtpSender, compose
 
 ALICE = Recipient("1001", "Alice Smith", "alice@example.test")
+SENT_AT = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 
 class Handler:
@@ -53,6 +55,7 @@ def message(attachment: bytes | None = None) -> Any:
         recipient=ALICE,
         subject="New voicemail",
         body="Hello\n",
+        sent_at=SENT_AT,
         attachment=("m.mp3", attachment) if attachment is not None else None,
     )
 

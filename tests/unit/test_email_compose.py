@@ -22,6 +22,7 @@ from sipvm.notify.email import (
 )
 
 ALICE = Recipient("1001", "Alice Smith", "alice@example.test")
+SENT_AT = datetime(2026, 11, 2, 15, 0, 7, tzinfo=UTC)
 
 
 def facts(**kw: object) -> NewMessageFacts:
@@ -77,24 +78,31 @@ def test_access_granted_lists_inboxes_and_rights() -> None:
 def test_compose_with_attachment_round_trips_and_encodes_names() -> None:
     who = Recipient("1001", "Zoë Ñuñez", "zoe@example.test")
     message = compose(
-        sender="vm@example.test", recipient=who, subject="Hi", body="Body\n",
+        sender="vm@example.test", recipient=who, subject="Hi", body="Body\n", sent_at=SENT_AT,
         attachment=("voicemail-2001-12.mp3", b"ID3\x00" + bytes(range(256))),
     )  # fmt: skip
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     assert parsed["To"] == "Zoë Ñuñez <zoe@example.test>"
     assert parsed["Message-ID"].endswith("@example.test>")
+    assert parsed["Date"].datetime == SENT_AT  # the caller's clock, not the wall clock
     (attachment,) = parsed.iter_attachments()  # type: ignore[attr-defined]
     assert attachment.get_content_type() == "audio/mpeg"
     assert attachment.get_filename() == "voicemail-2001-12.mp3"
     assert attachment.get_content() == b"ID3\x00" + bytes(range(256))
-    plain = compose(sender="vm@example.test", recipient=ALICE, subject="Hi", body="Body\n")
+    plain = compose(
+        sender="vm@example.test", recipient=ALICE, subject="Hi", body="Body\n", sent_at=SENT_AT
+    )
     assert not list(plain.iter_attachments()) and plain.get_content_type() == "text/plain"
 
 
 def test_no_header_injection_through_subject_or_name() -> None:
     evil = Recipient("1", "Eve\r\nBcc: evil@example.com", "eve@example.test")
     message = compose(
-        sender="vm@example.test", recipient=evil, subject="New\r\nBcc: evil@example.com", body="x"
+        sender="vm@example.test",
+        recipient=evil,
+        subject="New\r\nBcc: evil@example.com",
+        body="x",
+        sent_at=SENT_AT,
     )
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     assert parsed["Bcc"] is None

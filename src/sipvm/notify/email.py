@@ -177,15 +177,17 @@ def compose(
     recipient: Recipient,
     subject: str,
     body: str,
+    sent_at: datetime,
     attachment: tuple[str, bytes] | None = None,
 ) -> EmailMessage:
-    """A plain-text email (UTF-8), with the attachment as ``audio/mpeg`` when given."""
+    """A plain-text email (UTF-8) dated ``sent_at`` (shown in the server's time zone, as mail
+    programs expect of a ``Date``), with the attachment as ``audio/mpeg`` when given."""
     message = EmailMessage()
     message["From"] = sender
     username, _, domain = recipient.address.rpartition("@")
     message["To"] = Address(_one_line(recipient.name), username, domain)
     message["Subject"] = _one_line(subject)
-    message["Date"] = format_datetime(datetime.now().astimezone())
+    message["Date"] = format_datetime(sent_at.astimezone())
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message.set_content(body)
     if attachment is not None:

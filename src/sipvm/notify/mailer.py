@@ -175,7 +175,11 @@ class Mailer:
             ]
             subject, body = self._templates.access_granted(recipient, inboxes)
             return compose(
-                sender=self._settings.sender, recipient=recipient, subject=subject, body=body
+                sender=self._settings.sender,
+                recipient=recipient,
+                subject=subject,
+                body=body,
+                sent_at=self._clock(),
             )
         if email.message_id is None:
             return None
@@ -209,6 +213,7 @@ class Mailer:
             recipient=recipient,
             subject=subject,
             body=body,
+            sent_at=self._clock(),
             attachment=attachment,
         )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +47,8 @@ GREETINGS_DIR: Final = "greetings"
 """Directory under the data directory that holds greeting files."""
 
 ORPHAN_AGE_S: Final = 3600.0
-"""Age (file modification time, real clock) after which an unreferenced file is swept."""
+"""Age after which an unreferenced file is swept: its modification time against the service's
+clock (the wall clock in production, which is what the file system stamps)."""
 
 Converter = Callable[[Path, Path], GreetingInfo]
 """``convert(src, dst)``: writes the greeting at ``dst`` durably, or raises and leaves none."""
@@ -183,7 +183,8 @@ class GreetingService:
     async def _sweep_orphans(self, inbox: str) -> None:
         in_force = {self._path(g.audio) for g in await self._repo.list(inbox)}
         folder = self._path(f"{GREETINGS_DIR}/{inbox}")
-        await asyncio.to_thread(_delete_old_files, folder, in_force, time.time() - ORPHAN_AGE_S)
+        before = self._clock().timestamp() - ORPHAN_AGE_S
+        await asyncio.to_thread(_delete_old_files, folder, in_force, before)
 
 
 def _delete_old_files(folder: Path, keep: set[Path], before: float) -> None:
