@@ -43,10 +43,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
-
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script: make the tests package importable
+
+from tests.support.rtp_pcap import write_rtp_pcap  # noqa: E402
+from tests.support.tones import read_pcm_mono, seconds_with_tone, write_tone_wav  # noqa: E402
+
 SCENARIO = REPO / "tests" / "e2e" / "scenarios" / "uac_deposit.xml"
 EXAMPLE = REPO / "provisioning" / "examples" / "small-office.toml"
 CLK = os.sysconf("SC_CLK_TCK")

@@ -33,8 +33,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap  # noqa: E402
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, tone_samples  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     PBX_HOST,
     SCENARIOS,
@@ -43,6 +41,8 @@ from tests.e2e.conftest import (  # noqa: E402
     free_sip_port,
     start_server,
 )
+from tests.support.rtp_pcap import write_rtp_pcap  # noqa: E402
+from tests.support.tones import read_pcm_mono, seconds_with_tone, tone_samples  # noqa: E402
 
 LEAD_S = 14.0  # silence while the greeting (about 11 s) and beep play
 TONE_S = 8.0

@@ -49,9 +49,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from sipvm.testing.rtp_caller import RtpCaller  # noqa: E402
-from sipvm.testing.rtp_pcap import write_rtp_pcap  # noqa: E402
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, tone_samples  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     PBX_HOST,
     SCENARIOS,
@@ -61,6 +58,9 @@ from tests.e2e.conftest import (  # noqa: E402
     free_sip_port,
     start_server,
 )
+from tests.support.rtp_caller import RtpCaller  # noqa: E402
+from tests.support.rtp_pcap import write_rtp_pcap  # noqa: E402
+from tests.support.tones import read_pcm_mono, seconds_with_tone, tone_samples  # noqa: E402
 
 UNTRUSTED = SERVER_HOST
 """Where most datagrams come from (127.0.0.1: the server does not trust it)."""

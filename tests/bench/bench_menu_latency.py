@@ -4,7 +4,7 @@ Prints figures, asserts nothing about speed (target: p99 from key-up under 60 ms
 
     python tests/bench/bench_menu_latency.py [--digits 30] [--dialog deposit] [--hold-ms 100]
 
-The caller is :class:`sipvm.testing.rtp_caller.RtpCaller` (pure Python, no pjsua2 in this
+The caller is :class:`tests.support.rtp_caller.RtpCaller` (pure Python, no pjsua2 in this
 process), calling from the trusted "PBX" address 127.0.0.2 to a server on 127.0.0.1, one
 call at a time. It sends 20 ms PCMU frames of silence all along and each key as RFC 4733
 events (start packet, updates, three end packets with the E bit), and stamps every packet it
@@ -75,7 +75,8 @@ from sipvm.prompts import (  # noqa: E402
     default_manifest,
     load_prompts,
 )
-from sipvm.testing.rtp_caller import (  # noqa: E402
+from tests.e2e.conftest import PBX_HOST, Server, start_server  # noqa: E402
+from tests.support.rtp_caller import (  # noqa: E402
     FRAME_S,
     FRAME_SAMPLES,
     Heard,
@@ -83,7 +84,6 @@ from sipvm.testing.rtp_caller import (  # noqa: E402
     peak,
     ulaw_encode,
 )
-from tests.e2e.conftest import PBX_HOST, Server, start_server  # noqa: E402
 
 AUDIBLE = 64
 """A frame whose largest sample is at least this counts as sound (µ-law noise codes are 8)."""

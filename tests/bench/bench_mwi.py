@@ -48,15 +48,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sipvm.app import App, utc_now
-from sipvm.domain.messages import DepositFacts
-from sipvm.domain.model import Directory, Extension, Grant, Kind, Right, Site
-from sipvm.domain.mwi import message_account, reachable_without_proxy
-from sipvm.notify.mwi import MwiNotifier
-from sipvm.notify.notifier import Notifier
-from sipvm.sip.engine import EngineConfig
-from sipvm.sip.worker import SipWorker
-from sipvm.testing.tones import write_tone_wav
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script: make the tests package importable
+
+from sipvm.app import App, utc_now  # noqa: E402
+from sipvm.domain.messages import DepositFacts  # noqa: E402
+from sipvm.domain.model import Directory, Extension, Grant, Kind, Right, Site  # noqa: E402
+from sipvm.domain.mwi import message_account, reachable_without_proxy  # noqa: E402
+from sipvm.notify.mwi import MwiNotifier  # noqa: E402
+from sipvm.notify.notifier import Notifier  # noqa: E402
+from sipvm.sip.engine import EngineConfig  # noqa: E402
+from sipvm.sip.worker import SipWorker  # noqa: E402
+from tests.support.tones import write_tone_wav  # noqa: E402
 
 HOST = "127.0.0.1"
 #: Header names in their compact forms (RFC 3261 section 7.3.3).

@@ -27,13 +27,25 @@ import pytest
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
 from sipvm.storage.messages import AuditEntry, Message, SqliteMessageRepo
-from sipvm.testing.tones import write_tone_wav
+from tests.support.tones import write_tone_wav
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "provisioning" / "examples" / "small-office.toml"
 SERVER_HOST = "127.0.0.1"
 PBX_HOST = "127.0.0.2"
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+TESTPEER = [sys.executable, "-m", "tests.support.testpeer"]
+"""The scripted pjsua2 peer's command line; start it with :func:`repo_env` as its environment."""
+
+
+def repo_env() -> dict[str, str]:
+    """This process's environment with the repository first on ``PYTHONPATH``.
+
+    Peers run in a temporary working directory, where ``python -m tests.support.testpeer``
+    would not find the ``tests`` package without it.
+    """
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def free_sip_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
@@ -279,19 +291,17 @@ class Kit:
         out, err = self.tmp / f"{name}.out", self.tmp / f"{name}.err"
         with out.open("wb") as o, err.open("wb") as e:
             proc = subprocess.Popen(
-                args, cwd=self.tmp, stdout=o, stderr=e, stdin=subprocess.DEVNULL
+                args, cwd=self.tmp, env=repo_env(), stdout=o, stderr=e, stdin=subprocess.DEVNULL
             )
         started = Proc(name, proc, out, err)
         self.procs.append(started)
         return started
 
     def peer(self, name: str, script: dict[str, Any]) -> Proc:
-        """Start ``python -m sipvm.sip.testpeer`` on a script (answer mode: wait until ready)."""
+        """Start the scripted peer (:data:`TESTPEER`) on a script (answer: wait until ready)."""
         path = self.tmp / f"{name}.json"
         path.write_text(json.dumps(script))
-        started = self.spawn(
-            name, [sys.executable, "-m", "sipvm.sip.testpeer", "--script", str(path)]
-        )
+        started = self.spawn(name, [*TESTPEER, "--script", str(path)])
         if script.get("mode") == "answer":
             started.wait_for("testpeer ready")
         return started

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
+from tests.support.rtp_pcap import write_rtp_pcap
+from tests.support.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
 
 from .conftest import PBX_HOST, SCENARIOS, Kit, Server
 
@@ -170,7 +170,7 @@ def test_overflow_from_sipp_with_diversion_lands_in_the_queue(
     lead = 14.0
     audio = tmp_path / "caller.wav"
     samples = [0] * int(lead * 8000)
-    from sipvm.testing.tones import tone_samples
+    from tests.support.tones import tone_samples
 
     body = list(samples) + list(tone_samples(700, 3.0))
     with wave.open(str(audio), "wb") as w:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
+from tests.support.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
 
 from .conftest import Kit, Server, free_sip_port, seed_message, start_server, stored_message
 from .test_deposit_sip import caller_script, messages, skip_greeting_then_speak

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from sipvm.testing.rtp_caller import RtpCaller
-from sipvm.testing.rtp_pcap import alaw_decode, write_rtp_pcap
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, tone_samples
+from tests.support.rtp_caller import RtpCaller
+from tests.support.rtp_pcap import alaw_decode, write_rtp_pcap
+from tests.support.tones import read_pcm_mono, seconds_with_tone, tone_samples
 
 from .conftest import (
     PBX_HOST,

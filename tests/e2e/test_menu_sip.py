@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone
+from tests.support.tones import read_pcm_mono, seconds_with_tone
 
 from .conftest import PBX_HOST, Kit, Server, seed_message, stored_message
 

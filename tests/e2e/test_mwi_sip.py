@@ -1,7 +1,7 @@
 """Message-waiting lamps over real SIP: a live `sipvm serve` sends unsolicited NOTIFYs (RFC 3842)
 to the desk phones of every member of an inbox, and to no one else.
 
-- pjsua2 phones (``sipvm.sip.testpeer`` in answer mode, `onMwiInfo`) are reached directly (no
+- pjsua2 phones (``tests.support.testpeer`` in answer mode, `onMwiInfo`) are reached directly (no
   ``[sip] proxy``; their AORs are IP addresses): Alice, a member of queue 2001, sees its counts
   follow a deposit, a play and a delete; Carol, not a member, hears nothing about 2001.
 - sipp as the PBX/proxy (``[sip] proxy`` set; AORs with a host name): every NOTIFY's headers

@@ -1,8 +1,8 @@
 """The real test peers checked against each other, all on 127.0.0.1.
 
-- the pjsua2 scripted peer (``python -m sipvm.sip.testpeer``) calls sipp's built-in UAS;
+- the pjsua2 scripted peer (``python -m tests.support.testpeer``) calls sipp's built-in UAS;
 - the sipp scenario ``scenarios/uac_deposit.xml`` plays a pcap from
-  ``sipvm.testing.rtp_pcap`` into the scripted peer in answer mode;
+  ``tests.support.rtp_pcap`` into the scripted peer in answer mode;
 - two scripted peers talk to each other (media both ways, RFC 4733 and SIP INFO DTMF), a
   sipp UAS sends REFER, a raw NOTIFY brings MWI, and the timeout and rejections are reported.
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
+from tests.support.rtp_pcap import write_rtp_pcap
+from tests.support.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
 
 from .conftest import Kit, free_port
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone
+from tests.support.tones import read_pcm_mono, seconds_with_tone
 
 from .conftest import EXAMPLE, Kit, Server, seed_message
 from .test_menu_sip import keys, log_in, menu_call

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap
-from sipvm.testing.tones import tone_samples
+from tests.support.rtp_pcap import write_rtp_pcap
+from tests.support.tones import tone_samples
 
 from .conftest import PBX_HOST, SCENARIOS, Kit, Server, free_rtp_port, start_server
 from .test_deposit_sip import _free, exported_tone_s, messages

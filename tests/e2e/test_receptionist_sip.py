@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, tone_samples, write_tone_wav
+from tests.support.rtp_pcap import write_rtp_pcap
+from tests.support.tones import read_pcm_mono, seconds_with_tone, tone_samples, write_tone_wav
 
 from .conftest import PBX_HOST, SCENARIOS, Kit, Proc, Server, free_sip_port, stored_message
 from .test_deposit_sip import exported_tone_s, messages

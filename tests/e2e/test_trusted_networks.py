@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sipvm.testing.rtp_pcap import write_rtp_pcap
-from sipvm.testing.tones import tone_samples
+from tests.support.rtp_pcap import write_rtp_pcap
+from tests.support.tones import tone_samples
 
 from .conftest import EXAMPLE, PBX_HOST, SCENARIOS, Kit, free_sip_port, start_server
 from .test_deposit_sip import caller_script, exported_tone_s, messages

@@ -20,8 +20,8 @@ from sipvm.flows.session import MenuServices
 from sipvm.storage.messages import Message, SqliteMessageRepo
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import FakeChannel, Step
-from sipvm.testing.tones import write_tone_wav
 from tests.flows.conftest import IdPrompts
+from tests.support.tones import write_tone_wav
 
 ANN, ANN_PIN = "1001", "482916"
 BEN, BEN_PIN = "1002", "739164"

@@ -16,7 +16,7 @@ from sipvm.flows.channel import CallerHungUp, Recording
 from sipvm.flows.deposit import DepositCall, DepositResult, deposit_message
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak, TransferOutcome
-from sipvm.testing.tones import write_silence_wav
+from tests.support.tones import write_silence_wav
 
 from .conftest import DictGreetings, IdPrompts
 

@@ -7,8 +7,8 @@ import pytest
 from sipvm.domain.lockout import LoginOutcome
 from sipvm.flows.channel import CallerHungUp
 from sipvm.testing.fake_channel import HANGUP, WAIT, Speak
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone
 from tests.flows.menu_kit import ANN, ANN_PIN, PEER, MenuKit
+from tests.support.tones import read_pcm_mono, seconds_with_tone
 
 OPTIONS = [ANN_PIN + "#", "0"]
 END = ["*", WAIT, WAIT, WAIT]  # back to the main menu, then silence until goodbye

@@ -55,7 +55,7 @@ async def test_main_menu_lists_own_inbox_first_with_names_and_counts(kit: MenuKi
 
 async def test_a_recorded_name_is_said_instead_of_the_extension(kit: MenuKit) -> None:
     name = kit.tmp / "sales-name.wav"
-    from sipvm.testing.tones import write_tone_wav
+    from tests.support.tones import write_tone_wav
 
     write_tone_wav(name, 440, 1.5)
     await kit.app.greetings.upload("2001", "name", name)

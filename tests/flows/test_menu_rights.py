@@ -7,8 +7,8 @@ from itertools import combinations
 import pytest
 
 from sipvm.testing.fake_channel import Speak
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone
 from tests.flows.menu_kit import ANN, ANN_PIN, BEN, MenuKit, played_messages
+from tests.support.tones import read_pcm_mono, seconds_with_tone
 
 LOGIN = [ANN_PIN + "#"]
 LISTEN = ["", ""]

@@ -30,8 +30,8 @@ from sipvm.domain.routing import (
 from sipvm.flows.receptionist import RoutedCall, RoutedServices, answer_routed
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import WAIT, FakeChannel, Speak, Step, TransferOutcome
-from sipvm.testing.tones import write_tone_wav
 from tests.flows.conftest import IdPrompts
+from tests.support.tones import write_tone_wav
 
 AR = "3001"
 EXTERNAL = "+15551230000"

@@ -15,7 +15,7 @@ from sipvm.errors import InvalidInputError
 from sipvm.flows.router import CallRouter, RouterSettings
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import HANGUP, WAIT, FakeChannel, Speak
-from sipvm.testing.tones import write_tone_wav
+from tests.support.tones import write_tone_wav
 
 from .conftest import DictGreetings, IdPrompts
 

@@ -11,7 +11,7 @@ from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
 from sipvm.storage.messages import Message
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import write_tone_wav
+from tests.support.tones import write_tone_wav
 
 Deposit = Callable[..., Awaitable[Message]]
 

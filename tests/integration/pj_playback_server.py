@@ -3,7 +3,7 @@
     python tests/integration/pj_playback_server.py --port P --rtp-port R \\
         --message six.wav --other tone.wav --playlist a.wav b.wav --out results.json
 
-pjsua2 allows one Endpoint per process, and the test's caller (``sipvm.sip.testpeer``) needs
+pjsua2 allows one Endpoint per process, and the test's caller (``tests.support.testpeer``) needs
 its own, so the server side runs here: a ``SipWorker`` with a tiny router that answers the
 first call and runs ``SCRIPT`` below with ``PjCallChannel.play_message``, then writes what
 each step returned (and how long it took) as JSON. It prints "playback server ready" on

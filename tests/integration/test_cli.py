@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone
+from tests.support.tones import read_pcm_mono, seconds_with_tone
 
 from .conftest import Deposit
 

@@ -24,14 +24,14 @@ from sipvm.errors import InvalidInputError, NotFoundError, StorageError
 from sipvm.services.greetings import ORPHAN_AGE_S, GreetingService
 from sipvm.storage.greetings import SqliteGreetingRepo
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import (
+from tests.conftest import EXAMPLE_DIRECTORY
+from tests.support.tones import (
     read_pcm_mono,
     seconds_with_tone,
     tone_present,
     write_silence_wav,
     write_tone_wav,
 )
-from tests.conftest import EXAMPLE_DIRECTORY
 
 RATE = 8000
 NOT_AUDIO = "is not an audio file sipvm can read: upload WAV, MP3, OGG, M4A or FLAC"

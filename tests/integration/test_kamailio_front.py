@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from typing import Any
 import pytest
 
 from sipvm.front.kamailio import FrontConfig, kamailio_command, render
+from tests.e2e.conftest import TESTPEER, repo_env
 
 from .slot_worker import SlotWorker
 
@@ -445,7 +445,7 @@ class Lab:
             (self.tmp / f"{name}.err").open("wb") as err,
         ):
             proc = subprocess.Popen(
-                args, cwd=self.tmp, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+                args, cwd=self.tmp, env=repo_env(), stdout=out, stderr=err, stdin=subprocess.DEVNULL
             )
         self.procs.append(proc)
         return proc
@@ -999,7 +999,7 @@ def test_a_pjsua2_worker_answers_keepalives_and_its_bye_reaches_the_caller(lab: 
     (lab.tmp / "peer.json").write_text(json.dumps(script))
     peer = lab.spawn(
         "pjsua2-worker",
-        [sys.executable, "-m", "sipvm.sip.testpeer", "--script", str(lab.tmp / "peer.json")],
+        [*TESTPEER, "--script", str(lab.tmp / "peer.json")],
     )
     wait_until(lambda: "testpeer ready" in (lab.tmp / "pjsua2-worker.err").read_text(), 10, "peer")
     stand_in = Worker("pjsua2", port, lab.tmp / "none.msgs", peer)

@@ -18,7 +18,7 @@ from sipvm.notify.mailer import Mailer
 from sipvm.notify.notifier import Notifier
 from sipvm.storage.messages import Message
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import write_tone_wav
+from tests.support.tones import write_tone_wav
 
 from .test_notifier import DIRECTORY, GRANT_CAROL
 

@@ -13,7 +13,7 @@ from sipvm.domain.messages import DepositFacts
 from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.storage.messages import Outcome
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
+from tests.support.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
 
 from .conftest import Deposit
 

@@ -15,7 +15,7 @@ from sipvm.notify.mwi import MwiNotifier
 from sipvm.notify.notifier import Notifier
 from sipvm.storage.messages import Message
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import write_tone_wav
+from tests.support.tones import write_tone_wav
 
 DIRECTORY = """
 [[site]]

@@ -3,7 +3,7 @@
 One loopback call, two processes (pjsua2 allows one Endpoint per process): the server side is
 ``pj_playback_server.py`` (a ``SipWorker`` whose router plays a message with
 ``play_message`` and writes what each call returned); the caller is the scripted pjsua2 peer
-``sipvm.sip.testpeer``, which presses keys, hangs up, and records what it hears. The message
+``tests.support.testpeer``, which presses keys, hangs up, and records what it hears. The message
 is six seconds of tones, a different frequency each second, so the recording shows which
 part of the message was played.
 
@@ -34,7 +34,8 @@ import pytest
 
 from sipvm.sip.channel import PjCallChannel
 from sipvm.sip.events import DtmfDigit
-from sipvm.testing.tones import (
+from tests.e2e.conftest import Kit, free_rtp_port, free_sip_port
+from tests.support.tones import (
     dominant_frequency,
     read_pcm_mono,
     seconds_with_tone,
@@ -42,7 +43,6 @@ from sipvm.testing.tones import (
     write_silence_wav,
     write_tone_wav,
 )
-from tests.e2e.conftest import Kit, free_rtp_port, free_sip_port
 
 #: Marks the tests of the real call (the stub-engine test at the end is quick).
 slow = pytest.mark.slow

@@ -17,7 +17,7 @@ import pytest
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import read_pcm_mono, seconds_with_tone, tone_samples
+from tests.support.tones import read_pcm_mono, seconds_with_tone, tone_samples
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import pytest
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
 from sipvm.testing.clock import FakeClock
-from sipvm.testing.tones import tone_samples, write_silence_wav, write_tone_wav
+from tests.support.tones import tone_samples, write_silence_wav, write_tone_wav
 
 
 def write_crashed(path: Path, samples: bytes) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from sipvm.audio.convert import audio_duration_s, decode_pcm16_mono, export_audio
 from sipvm.errors import CorruptAudioError, StorageError
-from sipvm.testing.tones import (
+from tests.support.tones import (
     read_pcm_mono,
     seconds_with_tone,
     tone_present,

@@ -24,7 +24,7 @@ from sipvm.audio.greeting import (
     speech_level_dbfs,
 )
 from sipvm.errors import InvalidInputError, StorageError
-from sipvm.testing.tones import (
+from tests.support.tones import (
     goertzel_power,
     seconds_with_tone,
     tone_present,

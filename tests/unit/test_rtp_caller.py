@@ -1,4 +1,4 @@
-"""The pure parts of sipvm.testing.rtp_caller: µ-law, RFC 4733 payloads, SDP and SIP parsing."""
+"""The pure parts of tests.support.rtp_caller: µ-law, RFC 4733 payloads, SDP and SIP parsing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sipvm.testing.rtp_caller import (
+from tests.support.rtp_caller import (
     PT_EVENT,
     Heard,
     RtpCaller,

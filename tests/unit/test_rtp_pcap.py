@@ -1,4 +1,4 @@
-"""RTP pcaps for sipp's play_pcap_audio (sipvm.testing.rtp_pcap), read back with a tiny reader."""
+"""RTP pcaps for sipp's play_pcap_audio (tests.support.rtp_pcap), read back with a tiny reader."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from sipvm.testing.rtp_pcap import (
+from tests.support.rtp_pcap import (
     DTMF_EVENTS,
     alaw_decode,
     alaw_encode,
     rtp_packets,
     write_rtp_pcap,
 )
-from sipvm.testing.tones import dominant_frequency, tone_present, write_tone_wav
+from tests.support.tones import dominant_frequency, tone_present, write_tone_wav
 
 RATE = 8000
 

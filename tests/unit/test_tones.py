@@ -1,4 +1,4 @@
-"""Tone generation and detection kit (sipvm.testing.tones)."""
+"""Tone generation and detection kit (tests.support.tones)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sipvm.errors import CorruptAudioError
-from sipvm.testing.tones import (
+from tests.support.tones import (
     FULL_SCALE,
     dominant_frequency,
     goertzel_power,

@@ -15,6 +15,10 @@ Everything the flow did is in ``transcript`` as ``(operation, detail)`` pairs.
 
 from __future__ import annotations
 
+import math
+import sys
+import wave
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +26,30 @@ from typing import Literal
 
 from sipvm.audio.wav import read_wav_info
 from sipvm.flows.channel import CallerHungUp, Playback, Recording, TransferResult
-from sipvm.testing.tones import write_tone_wav
 
 WAIT = "<wait>"
 HANGUP = "<hangup>"
 #: How far into a recording the fake caller is when a key stops ``play_message``.
 KEY_AFTER_S = 1.0
+
+
+def _write_tone_wav(path: Path, freq_hz: float, seconds: float, rate: int = 8000) -> None:
+    """Write a half-scale sine of ``freq_hz`` as a 16-bit mono WAV (what the caller "says").
+
+    Kept here rather than imported: the tone kit the suite measures audio with lives under
+    ``tests/``, which the package must not depend on.
+    """
+    if not 0 < freq_hz < rate / 2:
+        raise ValueError(f"tone frequency must be between 0 and {rate / 2} Hz, not {freq_hz}")
+    step, peak = 2 * math.pi * freq_hz / rate, 0.5 * 32767
+    samples = array("h", (round(peak * math.sin(step * i)) for i in range(round(seconds * rate))))
+    if sys.byteorder == "big":
+        samples.byteswap()  # WAV samples are little-endian
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
 
 
 @dataclass(frozen=True)
@@ -152,7 +174,7 @@ class FakeChannel:
             raise AssertionError(f"the flow records but the script says {step!r}")
         seconds = min(step.seconds, max_s)
         ended_by = "max_length" if step.seconds > max_s else step.ended_by
-        write_tone_wav(path, step.freq_hz, seconds)
+        _write_tone_wav(path, step.freq_hz, seconds)
         if ended_by == "hangup":
             self._hung_up = True
         self.transcript.append(("record", (seconds, ended_by)))

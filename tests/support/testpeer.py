@@ -1,6 +1,6 @@
 """A scripted pjsua2 SIP peer for end-to-end tests, run as its own process.
 
-    python -m sipvm.sip.testpeer --script script.json
+    python -m tests.support.testpeer --script script.json
 
 In ``"mode": "call"`` it places one call (with extra INVITE headers), runs the script's steps
 once the call is answered and its media is up, records what it hears, and prints a JSON
@@ -846,7 +846,7 @@ def _wav_seconds(path: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run a script file; print the report as JSON on stdout."""
     parser = argparse.ArgumentParser(
-        prog="python -m sipvm.sip.testpeer",
+        prog="python -m tests.support.testpeer",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
-from sipvm.testing.rtp_pcap import DTMF_EVENTS, END_RETRANSMISSIONS, RtpPacket
+from tests.support.rtp_pcap import DTMF_EVENTS, END_RETRANSMISSIONS, RtpPacket
 
 RATE: Final = 8000
 FRAME_SAMPLES: Final = 160

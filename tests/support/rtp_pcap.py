@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
-from sipvm.testing.tones import read_pcm_mono, tone_samples
+from tests.support.tones import read_pcm_mono, tone_samples
 
 RATE: Final = 8000
 """Sample rate of the stream (Hz) and the RTP clock of both payload types."""
