@@ -82,9 +82,7 @@ def test_a_revoked_member_is_refused_on_every_worker_within_a_second(
             ):
                 assert time.monotonic() < deadline, f"worker {worker} kept the old directory"
                 time.sleep(0.02)
-        print(
-            f"revision {rev} on both workers {time.monotonic() - started:.2f} s after apply"
-        )
+        print(f"revision {rev} on both workers {time.monotonic() - started:.2f} s after apply")
 
         # Two overlapping calls: the front gives the second to the other worker.
         first = kit.peer("after1", sales_call(server, "after1"))
