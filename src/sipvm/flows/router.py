@@ -173,8 +173,14 @@ class CallRouter:
         identity = p_asserted_identity(request) or request.from_
         # Checked after %-decoding: a caller id or name with control characters is anonymous,
         # so no caller can put its own lines into logs, listings or emails.
-        caller = usable_caller_id(identity.uri.user or "")
+        asserted = identity.uri.user or ""
+        caller = usable_caller_id(asserted)
         caller_name = usable_caller_id(identity.display_name or "")
+        if caller != asserted:
+            # %a: the text is the caller's; shown escaped whatever the log's formatter does.
+            log.warning(
+                "caller id %a from %s has control characters: taken as anonymous", asserted, host
+            )
         refer_host = self.settings.proxy_host or source
         pilot = self._pilot(target)
         channel = await control.accept(key, refer_host=refer_host)
