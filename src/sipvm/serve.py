@@ -90,7 +90,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             await app.close()
         return await run_pool(settings, args.config, stop)
     if index:
-        _name_worker_logs(index)
+        name_worker(index)  # its log lines carry the worker's name
     app = await App.open(settings.data, worker=f"w{index}" if index else "")
     try:
         app.logins.policy = replace(app.logins.policy, per_peer=settings.sip.peer_login_failures)
@@ -263,11 +263,6 @@ async def recover(app: App) -> None:
             len(report.adopted),
             len(report.quarantined),
         )
-
-
-def _name_worker_logs(index: int) -> None:
-    """Prefix a pool worker's log lines with its name (still one line per record)."""
-    name_worker(index)
 
 
 async def _housekeeping(app: App) -> None:
