@@ -7,6 +7,8 @@ that says what was wrong and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class SipvmError(Exception):
     """Root of every deliberate sipvm error."""
@@ -48,6 +50,15 @@ class NotFoundError(SipvmError):
 
 class StorageError(SipvmError):
     """The store cannot be opened or is in a state sipvm cannot work with."""
+
+
+class PromptError(StorageError):
+    """A prompt cannot be played: a sound file is missing or unusable, or the id is unknown."""
+
+    def __init__(self, message: str, problems: Sequence[str] = (), fix: str = "") -> None:
+        self.problems = list(problems)
+        listed = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(message + (":" if listed else "") + listed + fix)
 
 
 class PortInUseError(SipvmError):
