@@ -33,6 +33,14 @@ def test_pin_rules(pin: str, problem: str | None) -> None:
         assert pin not in found  # never quote the PIN back
 
 
+@pytest.mark.usefixtures("production_pin_cost")
+def test_the_product_hashes_at_scrypt_cost_16384() -> None:
+    stored = hash_pin("482916")
+    assert stored.startswith("scrypt$16384$8$1$")
+    assert verify_pin("482916", stored)
+    assert not verify_pin("482917", stored)
+
+
 def test_hash_is_salted_and_verifies() -> None:
     a, b = hash_pin("482916"), hash_pin("482916")
     assert a != b  # salted

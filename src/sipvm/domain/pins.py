@@ -14,7 +14,10 @@ from itertools import pairwise
 
 MIN_LEN = 4
 MAX_LEN = 10
-_N, _R, _P = 2**14, 8, 1
+SCRYPT_N = 2**14
+"""scrypt's cost for new hashes (memory and time grow with it). Stored hashes carry their own
+cost, so raising it later keeps old hashes valid; test suites lower it for speed."""
+_R, _P = 8, 1
 _KEY_LEN = 32
 _MAXMEM = 2**27
 
@@ -42,9 +45,10 @@ def pin_problem(pin: str, ext: str) -> str | None:
 def hash_pin(pin: str, *, salt: bytes | None = None) -> str:
     """A salted scrypt hash of ``pin`` in the self-describing format above."""
     salt = os.urandom(16) if salt is None else salt
-    key = hashlib.scrypt(pin.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=_KEY_LEN)
+    n = SCRYPT_N
+    key = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_KEY_LEN)
     return "$".join(
-        ["scrypt", str(_N), str(_R), str(_P), _b64(salt), _b64(key)],
+        ["scrypt", str(n), str(_R), str(_P), _b64(salt), _b64(key)],
     )
 
 
@@ -55,7 +59,7 @@ def verify_pin(pin: str, pin_hash: str | None) -> bool:
     """
     parsed = _parse(pin_hash) if pin_hash else None
     if parsed is None:
-        hashlib.scrypt(pin.encode(), salt=b"\0" * 16, n=_N, r=_R, p=_P, dklen=_KEY_LEN)
+        hashlib.scrypt(pin.encode(), salt=b"\0" * 16, n=SCRYPT_N, r=_R, p=_P, dklen=_KEY_LEN)
         return False
     n, r, p, salt, key = parsed
     candidate = hashlib.scrypt(
