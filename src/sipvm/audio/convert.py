@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 from sipvm.audio.wav import FORMAT_ALAW, FORMAT_PCM, FORMAT_ULAW, read_wav_info
 from sipvm.errors import CorruptAudioError, StorageError
-from sipvm.storage.audio_files import fsync_dir
+from sipvm.fsutil import fsync_dir
 
 MP3_BITRATE: Final = "32k"
 """Bit rate of exported MP3s: constant 32 kbit/s, plenty for 8 kHz telephone audio."""

@@ -21,8 +21,9 @@ from typing import Final
 
 from sipvm.audio.greeting import GreetingInfo, convert_greeting
 from sipvm.errors import InvalidInputError, NotFoundError
+from sipvm.fsutil import fsync_dir
 from sipvm.services.directory import DirectoryService
-from sipvm.storage.audio_files import fsync_dir, new_uid
+from sipvm.storage.audio_files import new_uid
 from sipvm.storage.greetings import Greeting, SqliteGreetingRepo
 
 log = logging.getLogger(__name__)

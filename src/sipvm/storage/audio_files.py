@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sipvm.fsutil import fsync_dir
+
 
 def new_uid() -> str:
     """A fresh message uid: also the audio file's name."""
@@ -151,12 +153,3 @@ def _write_durably(path: Path, data: bytes) -> None:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or new file in ``path`` durable (fsync the directory itself)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
