@@ -137,7 +137,7 @@ class Notifier:
         old, new = self._directory_cursor, self._directory.rev
         emails: list[NewEmail] = []
         if self._email and old > 0:  # the first directory is provisioning, not a grant
-            before = await self._directory.repo.revision(old)
+            before = await self._directory.revision(old)
             after = self._directory.current
             granted = new_grants(before, after) if before is not None else {}
             for member, inboxes in granted.items():

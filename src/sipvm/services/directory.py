@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sipvm.domain.model import Directory
-from sipvm.provisioning.directory_file import read_directory_file
+from sipvm.provisioning.directory_file import (
+    directory_document,
+    parse_directory,
+    read_directory_file,
+)
 from sipvm.storage.directory import AppliedDirectory, SqliteDirectoryRepo
 
 log = logging.getLogger(__name__)
@@ -39,8 +44,10 @@ class DirectoryService:
     ) -> DirectoryService:
         """The service with the stored directory in force (an empty one before the first apply)."""
         found = await repo.current()
-        rev, directory = found if found else (0, Directory())
-        return cls(repo=repo, clock=clock, current=directory, rev=rev)
+        if found is None:
+            return cls(repo=repo, clock=clock, current=Directory(), rev=0)
+        rev, document = found
+        return cls(repo=repo, clock=clock, current=_stored(document, rev), rev=rev)
 
     async def apply_file(self, path: Path) -> AppliedDirectory:
         """Validate ``path`` whole and make it the directory in force, or change nothing."""
@@ -49,7 +56,8 @@ class DirectoryService:
 
     async def apply(self, directory: Directory, *, source: str) -> AppliedDirectory:
         """Make an already validated directory the one in force."""
-        applied = await self.repo.apply(directory, source=source, at=self.clock())
+        document = directory_document(directory)
+        applied = await self.repo.apply(document, source=source, at=self.clock())
         self.current, self.rev = directory, applied.rev
         return applied
 
@@ -60,9 +68,15 @@ class DirectoryService:
         found = await self.repo.current()
         if found is None:
             return False
-        self.rev, self.current = found
+        rev, document = found
+        self.current, self.rev = _stored(document, rev), rev
         log.info("directory revision %d in force", self.rev)
         return True
+
+    async def revision(self, rev: int) -> Directory | None:
+        """The directory of an earlier revision (None when there is no such revision)."""
+        document = await self.repo.revision(rev)
+        return _stored(document, rev) if document is not None else None
 
     async def follow(self, every_s: float = FOLLOW_S) -> None:
         """Pick up directories other processes apply, every ``every_s``, until cancelled.
@@ -76,3 +90,8 @@ class DirectoryService:
                 await self.refresh()
             except Exception:
                 log.exception("reading the directory in force failed; trying again")
+
+
+def _stored(document: Mapping[str, Any], rev: int) -> Directory:
+    """The directory of a stored revision (validated again, as any document is)."""
+    return parse_directory(document, source=f"store revision {rev}")

@@ -1,14 +1,18 @@
-"""The directory in force, kept as numbered revisions of its canonical document."""
+"""The directory in force, kept as numbered revisions of its canonical document.
+
+The store keeps documents (what ``provisioning.directory_file`` exports and validates); the
+directory service turns them into a ``Directory`` and back.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sipvm.domain.model import Directory
-from sipvm.provisioning.directory_file import directory_document, parse_directory
 from sipvm.storage.db import Database
 
 
@@ -27,8 +31,8 @@ class SqliteDirectoryRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def current(self) -> tuple[int, Directory] | None:
-        """The revision number and directory in force, or None before the first apply."""
+    async def current(self) -> tuple[int, dict[str, Any]] | None:
+        """The revision number and document in force, or None before the first apply."""
         async with self._db.read() as conn:
             cursor = await conn.execute(
                 "SELECT rev, document FROM directory_revisions ORDER BY rev DESC LIMIT 1"
@@ -36,10 +40,10 @@ class SqliteDirectoryRepo:
             row = await cursor.fetchone()
         if row is None:
             return None
-        return int(row[0]), parse_directory(json.loads(row[1]), source=f"store revision {row[0]}")
+        return int(row[0]), _decoded(row[1])
 
-    async def revision(self, rev: int) -> Directory | None:
-        """The directory of an earlier revision (None when there is no such revision)."""
+    async def revision(self, rev: int) -> dict[str, Any] | None:
+        """The document of an earlier revision (None when there is no such revision)."""
         async with self._db.read() as conn:
             cursor = await conn.execute(
                 "SELECT document FROM directory_revisions WHERE rev = ?", (rev,)
@@ -47,7 +51,7 @@ class SqliteDirectoryRepo:
             row = await cursor.fetchone()
         if row is None:
             return None
-        return parse_directory(json.loads(row[0]), source=f"store revision {rev}")
+        return _decoded(row[0])
 
     async def current_rev(self) -> int:
         """The revision in force (0 before the first apply): cheap, for noticing changes."""
@@ -56,10 +60,12 @@ class SqliteDirectoryRepo:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def apply(self, directory: Directory, *, source: str, at: datetime) -> AppliedDirectory:
-        """Make ``directory`` the one in force, in one transaction; no-op when unchanged."""
-        document = json.dumps(directory_document(directory), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(document.encode()).hexdigest()
+    async def apply(
+        self, document: Mapping[str, Any], *, source: str, at: datetime
+    ) -> AppliedDirectory:
+        """Make ``document`` the one in force, in one transaction; no-op when unchanged."""
+        encoded = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(encoded.encode()).hexdigest()
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "SELECT rev, digest FROM directory_revisions ORDER BY rev DESC LIMIT 1"
@@ -70,8 +76,14 @@ class SqliteDirectoryRepo:
             cursor = await conn.execute(
                 "INSERT INTO directory_revisions (applied_at, source, digest, document)"
                 " VALUES (?, ?, ?, ?)",
-                (at.astimezone(UTC).isoformat(), source, digest, document),
+                (at.astimezone(UTC).isoformat(), source, digest, encoded),
             )
             rev = cursor.lastrowid
         assert rev is not None
         return AppliedDirectory(rev=rev, changed=True)
+
+
+def _decoded(document: str) -> dict[str, Any]:
+    decoded = json.loads(document)
+    assert isinstance(decoded, dict), "a stored directory document is a JSON object"
+    return decoded
