@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 from sipvm.app import App
-from sipvm.domain.messages import DepositFacts
+from sipvm.domain.messages import DepositFacts, Message
 from sipvm.flows.menu import voicemail_menu
 from sipvm.flows.session import MenuServices
-from sipvm.storage.messages import Message, SqliteMessageRepo
+from sipvm.storage.messages import SqliteMessageRepo
 from sipvm.testing.clock import FakeClock
 from sipvm.testing.fake_channel import FakeChannel, Step
 from tests.flows.conftest import IdPrompts

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
-from sipvm.domain.messages import DepositFacts
-from sipvm.storage.messages import Message
+from sipvm.domain.messages import DepositFacts, Message
 from sipvm.testing.clock import FakeClock
 from tests.support.tones import write_tone_wav
 

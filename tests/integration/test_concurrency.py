@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from sipvm.app import App
-from sipvm.storage.messages import Outcome
+from sipvm.domain.messages import Outcome
 
 from .conftest import Deposit
 

@@ -12,11 +12,10 @@ import pytest
 
 from sipvm.app import App
 from sipvm.config import SmtpSettings
-from sipvm.domain.messages import DepositFacts
+from sipvm.domain.messages import DepositFacts, Message
 from sipvm.notify.email import EmailSendError, EmailTemplates
 from sipvm.notify.mailer import Mailer
 from sipvm.notify.notifier import Notifier
-from sipvm.storage.messages import Message
 from sipvm.testing.clock import FakeClock
 from tests.support.tones import write_tone_wav
 

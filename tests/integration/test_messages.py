@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
-from sipvm.domain.messages import DepositFacts
+from sipvm.domain.messages import DepositFacts, Outcome
 from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
-from sipvm.storage.messages import Outcome
 from sipvm.testing.clock import FakeClock
 from tests.support.tones import read_pcm_mono, seconds_with_tone, write_tone_wav
 

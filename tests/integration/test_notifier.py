@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from sipvm.app import App
-from sipvm.domain.messages import DepositFacts
+from sipvm.domain.messages import DepositFacts, Message
 from sipvm.notify.mwi import MwiNotifier
 from sipvm.notify.notifier import Notifier
-from sipvm.storage.messages import Message
 from sipvm.testing.clock import FakeClock
 from tests.support.tones import write_tone_wav
 

@@ -22,13 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 from sipvm.domain.menu import ANY_KEY
 from sipvm.domain.messages import DepositFacts
 from sipvm.domain.model import Extension
 from sipvm.domain.targeting import Reason
 from sipvm.flows.channel import CallChannel, CallerHungUp, Recording
+from sipvm.flows.ports import GreetingFiles, MessageSink, Prompts
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +36,6 @@ SILENCE_END_S = 10.0
 WARN_BEFORE_S = 10.0
 REVIEW_ATTEMPTS = 3
 RECORD_ATTEMPTS = 3
-
-
-class Prompts(Protocol):
-    """Prompt ids to sound files (``sipvm.prompts.PromptSet``)."""
-
-    def get(self, prompt_id: str, **fill: object) -> list[Path]: ...
-
-
-class GreetingFiles(Protocol):
-    """Uploaded or recorded greetings of inboxes (``services.greetings``)."""
-
-    async def path_for(self, inbox: str, kind: str) -> Path | None: ...
-
-
-class MessageSink(Protocol):
-    """Where recordings become messages (``services.deposits.DepositService``)."""
-
-    async def begin(self, facts: DepositFacts) -> tuple[str, Path]: ...
-
-    async def finish(self, uid: str, *, urgent: bool | None = None) -> object | None:
-        """Store the recording; None when it is not a message (too short, only silence:
-        the sink logs which)."""
-        ...
-
-    async def discard(self, uid: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sipvm.domain.menu import (
     MESSAGE_KEYS,
@@ -21,6 +20,7 @@ from sipvm.domain.menu import (
     permitted,
     seek,
 )
+from sipvm.domain.messages import ActionResult, InboxSummary, Message, Outcome
 from sipvm.errors import CorruptAudioError, InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.session import (
@@ -32,10 +32,6 @@ from sipvm.flows.session import (
     site_zone,
 )
 from sipvm.flows.share import share_message
-
-if TYPE_CHECKING:
-    from sipvm.services.messages import InboxSummary
-    from sipvm.storage.messages import ActionResult, Message
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +229,9 @@ class _Walk:
                 deleted = await mailboxes.delete(message.id, as_member=member)
             except NotFoundError:
                 deleted = None
-            gone = deleted is None or deleted.outcome != "done"  # another member was first
+            gone = (
+                deleted is None or deleted.outcome is not Outcome.DONE
+            )  # another member was first
             await play(prompts.get("menu.message_gone" if gone else "menu.deleted"))
             del self.ids[self.index]
             return False

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sipvm.domain.menu import ANY_KEY, page
+from sipvm.domain.messages import InboxSummary
 from sipvm.domain.sip_message import usable_caller_id
 from sipvm.errors import NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
@@ -25,9 +25,6 @@ from sipvm.flows.inbox import walk_inbox
 from sipvm.flows.login import log_in
 from sipvm.flows.options import mailbox_options
 from sipvm.flows.session import MENU_ATTEMPTS, Caller, MenuServices, ask, name_prompt
-
-if TYPE_CHECKING:
-    from sipvm.services.messages import InboxSummary
 
 log = logging.getLogger(__name__)
 

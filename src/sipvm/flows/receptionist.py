@@ -31,9 +31,9 @@ from sipvm.domain.routing import (
     DialByExtension,
     Menu,
     MenuAction,
-    Message,
     Operator,
     Period,
+    Message,
     Repeat,
     Route,
     RunMenu,
@@ -44,14 +44,9 @@ from sipvm.domain.routing import (
 from sipvm.domain.targeting import Reason
 from sipvm.domain.transfers import dialable_extension, may_transfer
 from sipvm.flows.channel import CallChannel
-from sipvm.flows.deposit import (
-    DepositCall,
-    GreetingFiles,
-    MessageSink,
-    Prompts,
-    deposit_message,
-)
-from sipvm.flows.session import DIGITS, DirectorySource, ask
+from sipvm.flows.deposit import DepositCall, deposit_message
+from sipvm.flows.ports import DirectorySource, GreetingFiles, MessageSink, Prompts
+from sipvm.flows.session import DIGITS, ask
 
 log = logging.getLogger(__name__)
 

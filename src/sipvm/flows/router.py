@@ -20,12 +20,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from sipvm.domain.menu import PilotCall, pilot_call
 from sipvm.domain.model import Directory, Kind
 from sipvm.domain.peers import TrustedPeers
-from sipvm.domain.routing import Period, Route
 from sipvm.domain.sip_message import (
     MalformedSipError,
     p_asserted_identity,
@@ -35,53 +33,22 @@ from sipvm.domain.sip_message import (
 from sipvm.domain.sip_uri import split_host_port
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
 from sipvm.flows.channel import CallChannel, CallerHungUp
-from sipvm.flows.deposit import (
-    DepositCall,
+from sipvm.flows.deposit import DepositCall, deposit_message
+from sipvm.flows.menu import voicemail_menu
+from sipvm.flows.ports import (
+    CallControl,
+    DirectorySource,
     GreetingFiles,
     MessageSink,
     Prompts,
-    deposit_message,
+    RoutingSource,
 )
-from sipvm.flows.menu import voicemail_menu
 from sipvm.flows.receptionist import RoutedCall, RoutedServices, answer_routed
 from sipvm.flows.session import MenuServices
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 30
-
-
-class CallControl(Protocol):
-    """The SIP side's answer/refuse operations (``sip.SipWorker``)."""
-
-    async def accept(self, key: int, *, refer_host: str) -> CallChannel: ...
-
-    async def reject(
-        self, key: int, status: int, headers: tuple[tuple[str, str], ...] = ()
-    ) -> None: ...
-
-
-class RoutingSource(Protocol):
-    """Where a routed entry's schedule stands (``services.routing.RoutingService``)."""
-
-    async def now(self, ext: str) -> RoutingNow: ...
-
-
-class RoutingNow(Protocol):
-    """The period and route in force for an entry."""
-
-    @property
-    def period(self) -> Period: ...
-
-    @property
-    def route(self) -> Route: ...
-
-
-class DirectorySource(Protocol):
-    """Gives the directory in force (``services.directory.DirectoryService``)."""
-
-    @property
-    def current(self) -> Directory: ...
 
 
 @dataclass(frozen=True)

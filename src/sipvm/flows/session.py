@@ -1,7 +1,7 @@
 """What the desk-phone menu flows share: the services they call, the caller, small helpers.
 
-The flows only see these protocols (``MessageService``, ``GreetingService`` and ``LoginService``
-implement them), so they can run over the fake channel with the real services or with fakes.
+The services are the protocols of ``flows.ports``, so the flows run over the fake channel with
+the real services or with fakes.
 """
 
 from __future__ import annotations
@@ -11,18 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from sipvm.domain.lockout import LoginOutcome
 from sipvm.domain.menu import ANY_KEY
 from sipvm.domain.model import Directory, Extension
 from sipvm.flows.channel import CallChannel
-from sipvm.flows.deposit import Prompts
-
-if TYPE_CHECKING:
-    from sipvm.services.messages import InboxSummary
-    from sipvm.storage.messages import ActionResult, Message
+from sipvm.flows.ports import DirectorySource, Greetings, Logins, Mailboxes, Prompts
 
 log = logging.getLogger(__name__)
 
@@ -31,51 +25,6 @@ MENU_TIMEOUT_S = 6.0
 """How long a menu waits for a key after its prompt ended."""
 MENU_ATTEMPTS = 3
 """Menus replay this many times without an answer, then give up."""
-
-
-class Mailboxes(Protocol):
-    """Listings and message actions, each checked against the member's rights."""
-
-    async def inboxes(self, member: str) -> list[InboxSummary]: ...
-
-    async def messages(self, inbox: str, *, as_member: str | None = None) -> list[Message]: ...
-
-    async def listen(self, message_id: int, *, as_member: str) -> tuple[Message, Path] | None: ...
-
-    async def mark_new(self, message_id: int, *, as_member: str) -> ActionResult: ...
-
-    async def delete(self, message_id: int, *, as_member: str) -> ActionResult: ...
-
-    async def share(
-        self, message_id: int, *, as_member: str, to: str, comment: Path | None = None
-    ) -> Message: ...
-
-
-class Greetings(Protocol):
-    """Greetings of inboxes (recorded names are played in menus)."""
-
-    async def path_for(self, inbox: str, kind: str) -> Path | None: ...
-
-    async def upload(self, inbox: str, kind: str, src: Path, *, by: str = "admin") -> object: ...
-
-    async def remove(self, inbox: str, kind: str) -> object: ...
-
-
-class Logins(Protocol):
-    """PIN checks with lockout, and PIN changes."""
-
-    def desk_phone(self, identity: str) -> str | None: ...
-
-    async def login(self, ext: str, pin: str, *, peer: str, caller: str = "") -> LoginOutcome: ...
-
-    async def change_pin(self, ext: str, new_pin: str) -> None: ...
-
-
-class DirectorySource(Protocol):
-    """The directory in force."""
-
-    @property
-    def current(self) -> Directory: ...
 
 
 @dataclass(frozen=True)

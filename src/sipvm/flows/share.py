@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from sipvm.domain.menu import MAX_EXT_DIGITS
+from sipvm.domain.messages import Message
 from sipvm.flows.channel import CallChannel, CallerHungUp
 from sipvm.flows.session import DIGITS, MENU_ATTEMPTS, Caller, MenuServices, ask, name_prompt
-
-if TYPE_CHECKING:
-    from sipvm.storage.messages import Message
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from sipvm.audio.convert import export_audio
 from sipvm.config import SmtpSettings
+from sipvm.domain.messages import Message
 from sipvm.domain.notifications import attach_audio
 from sipvm.notify.email import (
     EmailSendError,
@@ -33,7 +34,7 @@ from sipvm.notify.email import (
 )
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import AudioFiles
-from sipvm.storage.messages import Message, SqliteMessageRepo
+from sipvm.storage.messages import SqliteMessageRepo
 from sipvm.storage.notify import QueuedEmail, SqliteNotifyRepo
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sipvm.audio.wav import SILENCE_DBFS, is_silent, read_wav_info, repair_wav_header
-from sipvm.domain.messages import DepositFacts
+from sipvm.domain.messages import DepositFacts, Message, NewMessage
 from sipvm.errors import CorruptAudioError, NotFoundError
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import AudioFiles, new_uid
-from sipvm.storage.messages import Message, NewMessage, SqliteMessageRepo
+from sipvm.storage.messages import SqliteMessageRepo
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Final
 
 from sipvm.audio.greeting import GreetingInfo, convert_greeting
+from sipvm.domain.greetings import Greeting
 from sipvm.errors import InvalidInputError, NotFoundError
 from sipvm.fsutil import fsync_dir
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import new_uid
-from sipvm.storage.greetings import Greeting, SqliteGreetingRepo
+from sipvm.storage.greetings import SqliteGreetingRepo
 
 log = logging.getLogger(__name__)
 

@@ -10,41 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from sipvm.audio.convert import export_audio, join_recordings
-from sipvm.domain.model import Extension, Kind, Right, sorted_rights
+from sipvm.domain.messages import ActionResult, InboxSummary, Message, NewMessage, Outcome
+from sipvm.domain.model import Extension, Right, sorted_rights
 from sipvm.domain.rights import accessible_inboxes, require
 from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import AudioFiles, new_uid
-from sipvm.storage.messages import (
-    ActionResult,
-    Message,
-    NewMessage,
-    Outcome,
-    SqliteMessageRepo,
-)
+from sipvm.storage.messages import SqliteMessageRepo
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class InboxSummary:
-    """One inbox a member may reach, as the menu and ``sipvm inboxes`` show it."""
-
-    ext: str
-    kind: Kind
-    name: str
-    rights: tuple[Right, ...]
-    new: int
-    old: int
-    urgent_new: int
-    urgent_old: int
-    own: bool
 
 
 class MessageService:

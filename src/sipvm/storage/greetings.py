@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sipvm.domain.greetings import Greeting
 from sipvm.storage.db import Database
 
 _COLUMNS = "inbox, kind, audio, duration_ms, uploaded_at, uploaded_by"
-
-
-@dataclass(frozen=True)
-class Greeting:
-    """A greeting in force."""
-
-    inbox: str
-    """Extension of the inbox it greets callers of."""
-    kind: str
-    """``unavailable``, ``busy``, ``temporary`` or ``name``."""
-    audio: str
-    """The converted WAV, relative to the data directory."""
-    duration_ms: int
-    """Length of the converted file."""
-    uploaded_at: datetime
-    """When it was uploaded (timezone-aware, UTC in the store)."""
-    uploaded_by: str
-    """Who uploaded it (``admin`` from the command line)."""
-
-    @property
-    def duration_s(self) -> float:
-        """Length in seconds."""
-        return self.duration_ms / 1000
 
 
 class SqliteGreetingRepo:
