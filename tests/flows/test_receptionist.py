@@ -16,9 +16,9 @@ from sipvm.domain.routing import (
     Back,
     DialByExtension,
     Menu,
-    Message,
     Operator,
     Period,
+    PlayMessage,
     Repeat,
     Route,
     Routing,
@@ -238,7 +238,7 @@ async def test_closed_hours_voicemail_plays_the_closed_greeting(
 async def test_uploaded_period_greetings(routed_app: App, clock: FakeClock) -> None:
     closed = write_tone_wav(routed_app.data_dir / "closed.wav", 600, 2.0)
     await routed_app.greetings.upload(AR, "closed", closed)
-    holiday = await call(routed_app, clock, [], route=Message(), period=Period.HOLIDAY)
+    holiday = await call(routed_app, clock, [], route=PlayMessage(), period=Period.HOLIDAY)
     assert holiday.played()[0].startswith("closed-")  # no holiday greeting: the closed one
     assert holiday.played()[-1] == "common.goodbye"
     assert [op for op, _ in holiday.transcript if op == "record"] == []

@@ -10,7 +10,7 @@ import pytest
 
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
-from sipvm.domain.routing import Message, Period, Route, Transfer, Voicemail
+from sipvm.domain.routing import Period, PlayMessage, Route, Transfer, Voicemail
 from sipvm.errors import InvalidInputError
 from sipvm.flows.router import CallRouter, RouterSettings
 from sipvm.testing.clock import FakeClock
@@ -281,7 +281,7 @@ async def test_queue_overflow_follows_its_route(app: App, clock: FakeClock) -> N
 
 async def test_queue_message_route_takes_no_message(app: App, clock: FakeClock) -> None:
     control = FakeControl([])
-    r = router(app, clock, routing=FixedRouting(Message(), Period.HOLIDAY))
+    r = router(app, clock, routing=FixedRouting(PlayMessage(), Period.HOLIDAY))
     await r.on_invite(control, 21, invite("asterisk_diversion_no_answer.sip"), "127.0.0.2:5060")
     assert control.channel is not None
     assert control.channel.played()[-1] == "common.goodbye"

@@ -14,9 +14,9 @@ import pytest
 from sipvm.app import App
 from sipvm.domain.routing import (
     Holiday,
-    Message,
     Override,
     Period,
+    PlayMessage,
     Routing,
     Transfer,
     Voicemail,
@@ -33,7 +33,7 @@ NINE_TO_FIVE = WeeklyHours(
 )
 ROUTING = Routing(
     hours=NINE_TO_FIVE,
-    holidays=(Holiday("Christmas", ((datetime(2026, 12, 25).date(),) * 2,), Message()),),
+    holidays=(Holiday("Christmas", ((datetime(2026, 12, 25).date(),) * 2,), PlayMessage()),),
     business=Voicemail(),
     closed=Transfer("1101"),
 )
@@ -55,7 +55,7 @@ async def routed(app: App) -> App:
         (datetime(2026, 11, 30, 13, 59, tzinfo=UTC), Period.CLOSED, Transfer("1101")),  # 08:59
         (datetime(2026, 11, 30, 14, 0, tzinfo=UTC), Period.BUSINESS, Voicemail()),  # 09:00 NY
         (datetime(2026, 11, 28, 15, 0, tzinfo=UTC), Period.CLOSED, Transfer("1101")),  # Saturday
-        (datetime(2026, 12, 25, 15, 0, tzinfo=UTC), Period.HOLIDAY, Message()),
+        (datetime(2026, 12, 25, 15, 0, tzinfo=UTC), Period.HOLIDAY, PlayMessage()),
     ],
     ids=["before-opening", "opening", "weekend", "christmas"],
 )

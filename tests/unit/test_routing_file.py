@@ -18,9 +18,9 @@ from sipvm.domain.routing import (
     DialByExtension,
     Holiday,
     Menu,
-    Message,
     Operator,
     Period,
+    PlayMessage,
     Repeat,
     Routing,
     RunMenu,
@@ -118,7 +118,7 @@ def test_example_auto_receptionist_routing(example: Directory) -> None:
     open_ = (TimeRange(time(8, 30), time(18)),)
     assert routing.hours == WeeklyHours(days=dict.fromkeys(range(5), open_))
     assert routing.holidays == (
-        Holiday("Christmas", ((date(2026, 12, 24), date(2026, 12, 26)),), Message()),
+        Holiday("Christmas", ((date(2026, 12, 24), date(2026, 12, 26)),), PlayMessage()),
     )
     assert (routing.business, routing.closed) == (RunMenu(), Voicemail())
     assert routing.menu == Menu(
@@ -260,7 +260,7 @@ def test_every_feature_is_read(full: Directory) -> None:
         Holiday(
             "Christmas",
             ((date(2026, 12, 25), date(2026, 12, 25)), (date(2026, 12, 31), date(2027, 1, 1))),
-            Message(),
+            PlayMessage(),
         ),
         Holiday("Inventory", ((date(2026, 7, 1), date(2026, 7, 1)),)),
     )

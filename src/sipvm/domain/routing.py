@@ -89,8 +89,8 @@ class Operator:
 
 
 @dataclass(frozen=True)
-class Message:
-    """Play the period's greeting, then hang up."""
+class PlayMessage:
+    """Play the period's greeting, then hang up (``action = "message"`` in the file)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Back:
     """Go back to the menu this one was entered from (the main menu: say it again)."""
 
 
-Route = Voicemail | Transfer | Operator | Message | RunMenu
+Route = Voicemail | Transfer | Operator | PlayMessage | RunMenu
 """What a period does with a call."""
 
 MenuAction = Voicemail | Transfer | Operator | DialByExtension | Submenu | Repeat | Back
@@ -191,7 +191,7 @@ _ACTION_NAMES: Mapping[type, str] = MappingProxyType(
         Voicemail: "voicemail",
         Transfer: "transfer",
         Operator: "operator",
-        Message: "message",
+        PlayMessage: "message",
         RunMenu: "menu",
         DialByExtension: "dial_by_extension",
         Submenu: "submenu",

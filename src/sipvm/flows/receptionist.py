@@ -7,7 +7,7 @@ right now" out of hours), then follows the period's route:
   the route allows it);
 - ``Transfer`` / ``Operator``: REFER to the PBX; a failed transfer says so and offers voicemail
   (the target's inbox when it has one, else this entry's);
-- ``Message``: the greeting, then goodbye;
+- ``PlayMessage``: the greeting, then goodbye;
 - ``RunMenu``: the IVR. Each menu says its uploaded prompt (``menu-<name>``; the main menu:
   ``menu-main``) or, without one, its options ("For Sales, press 1"). No key or a wrong key
   replays it up to ``attempts`` times, then ``fallback`` happens.
@@ -33,7 +33,7 @@ from sipvm.domain.routing import (
     MenuAction,
     Operator,
     Period,
-    Message,
+    PlayMessage,
     Repeat,
     Route,
     RunMenu,
@@ -115,7 +115,7 @@ class _Routed:
             await self.transfer(route.to)
         elif isinstance(route, Operator):
             await self.transfer(self.directory.current.defaults.operator)
-        elif isinstance(route, Message):
+        elif isinstance(route, PlayMessage):
             if self.entry.kind is not Kind.AUTO_RECEPTIONIST:  # the AR said it already
                 await self.channel.play(await self.period_greeting())
             await self.channel.play(self.prompts.get("common.goodbye"))

@@ -25,8 +25,8 @@ from sipvm.domain.routing import (
     Holiday,
     Menu,
     MenuAction,
-    Message,
     Operator,
+    PlayMessage,
     Repeat,
     Route,
     Routing,
@@ -388,7 +388,7 @@ class RoutingReader:
         if name == "operator":
             return Operator()
         if name == "message":
-            return Message()
+            return PlayMessage()
         if name == "dial_by_extension":
             return DialByExtension()
         if name == "repeat":
