@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Final, TextIO
 
-from sipvm.domain.sip_message import CONTROL_CHARACTERS
+from sipvm.domain.caller_id import CONTROL_CHARACTERS
 
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """What ``sipvm`` writes on stderr (the fail2ban filter expects this shape)."""

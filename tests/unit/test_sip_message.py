@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipvm.domain.caller_id import CONTROL_CHARACTERS, usable_caller_id
 from sipvm.domain.sip_message import (
-    CONTROL_CHARACTERS,
     MAX_REQUEST_BYTES,
     Headers,
     MalformedSipError,
@@ -22,7 +22,6 @@ from sipvm.domain.sip_message import (
     parse_request,
     parse_uri,
     split_values,
-    usable_caller_id,
 )
 from sipvm.errors import InvalidInputError
 

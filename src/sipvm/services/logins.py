@@ -9,7 +9,7 @@ Security rules:
   (``domain.lockout``). Locks, failures and lock history are stored, so a restart lifts
   nothing. A success forgets the extension's failures, not the source's or the peer's.
 - A caller id holding a control character (CR, LF, any C0/C1, DEL, U+2028/U+2029) is no caller
-  id: it counts as anonymous (``domain.sip_message.usable_caller_id``).
+  id: it counts as anonymous (``domain.caller_id.usable_caller_id``).
 - Every failure, lock and refusal is one line on the ``sipvm.security`` logger, in a fixed
   ``key=value`` form that fail2ban can match (``source=<HOST>``). Each value is %-escaped
   (space, ``=``, ``%``, controls, non-ASCII), so no value can hold a space and fake another
@@ -28,10 +28,10 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
 
+from sipvm.domain.caller_id import usable_caller_id
 from sipvm.domain.lockout import LockoutPolicy, LoginOutcome
 from sipvm.domain.model import Extension
 from sipvm.domain.pins import hash_pin, pin_problem, verify_pin
-from sipvm.domain.sip_message import usable_caller_id
 from sipvm.domain.sip_uri import aor_matches
 from sipvm.errors import InvalidInputError, NotFoundError
 from sipvm.services.directory import DirectoryService

@@ -17,7 +17,8 @@ from typing import Any
 
 import pjsua2 as pj
 
-from sipvm.domain.sip_message import MalformedSipError, parse_name_addr
+from sipvm.domain.sip_headers import parse_name_addr
+from sipvm.domain.sip_uri import MalformedSipError
 
 
 @dataclass(frozen=True)
