@@ -1,4 +1,5 @@
-"""Composition root: builds the store, the services and (with ``serve``) the server, in order."""
+"""Composition root of the store: opens it and builds the services over it (the commands use
+them as they are; ``sipvm.server`` builds the running server on top)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from sipvm.flows.deposit import Prompts
+from sipvm.domain.lockout import LockoutPolicy
+from sipvm.flows.ports import Prompts
 from sipvm.flows.session import MenuServices
 from sipvm.services.deposits import DepositService
 from sipvm.services.directory import DirectoryService
@@ -75,11 +77,17 @@ class App:
 
     @classmethod
     async def open(
-        cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now, worker: str = ""
+        cls,
+        data_dir: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        worker: str = "",
+        lockout: LockoutPolicy | None = None,
     ) -> App:
         """Open (creating if needed) the store in ``data_dir`` and build the services.
 
         ``worker`` names a pool worker: its recordings in progress have their own spool.
+        ``lockout`` is the phone logins' lockout policy (default: the product's thresholds).
         """
         make_private(data_dir)
         db = await Database.open(data_dir / DB_NAME)
@@ -94,7 +102,7 @@ class App:
             messages=MessageService(directory, message_repo, files, clock),
             deposits=DepositService(directory, message_repo, files, clock),
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
-            logins=LoginService(directory, SqliteLoginRepo(db), clock),
+            logins=LoginService(directory, SqliteLoginRepo(db), clock, policy=lockout),
             routing=RoutingService(directory, SqliteOverrideRepo(db), clock),
             message_repo=message_repo,
             notify_repo=SqliteNotifyRepo(db),

@@ -1,10 +1,11 @@
 """``sipvm serve --workers N``: N media workers behind a Kamailio front, under a supervisor.
 
 The PyPI pjsua2 build takes 4 calls per process, so capacity comes from processes:
-- the supervisor (this process) prepares the store (migrations, directory, purge), writes the
-  front's configuration (``sipvm.front.kamailio``) to ``DATA/front/`` and starts Kamailio on
-  the public SIP port, then N workers, each ``sipvm serve --worker-index K`` on the same
-  address with its own SIP port (``port + K``) and RTP range, its own spool (``spool/wK``);
+- the supervisor (``sipvm.server.supervise``) prepares the store (migrations, directory,
+  purge), then ``run_pool`` writes the front's configuration (``sipvm.front.kamailio``) to
+  ``DATA/front/``, starts Kamailio on the public SIP port, then N workers, each
+  ``sipvm serve --worker-index K`` (``sipvm.server.run_server``) on the same address with its
+  own SIP port (``port + K``) and RTP range, its own spool (``spool/wK``);
 - a worker or Kamailio that dies is started again (after 1 s, doubling to 30 s while it keeps
   dying); the front takes a dead worker out of rotation within seconds (OPTIONS pings);
 - worker 1 also runs the notifier (lamps and email), so each event is notified once;
@@ -96,15 +97,17 @@ def worker_argv(settings: Settings, config: Path | None, index: int) -> list[str
     return argv
 
 
-async def run_pool(settings: Settings, config: Path | None, stop: asyncio.Event) -> int:
-    """Run the front and the workers until ``stop`` is set; returns the exit code."""
+async def run_pool(
+    settings: Settings, front: FrontConfig, config: Path | None, stop: asyncio.Event
+) -> int:
+    """Run ``front`` (``front_config(settings)``) and the workers until ``stop`` is set;
+    returns the exit code. Each worker re-reads ``config``, the supervisor's settings file."""
     executable = shutil.which("kamailio")
     if executable is None:
         raise SipvmError(
             "sipvm serve --workers needs Kamailio for its SIP front: apt-get install kamailio "
             "(or run without --workers: one worker, 4 calls)"
         )
-    front = front_config(settings)
     front.state_dir.mkdir(parents=True, exist_ok=True)
     for path, text in render(front).items():
         Path(path).write_text(text, encoding="utf-8")

@@ -5,7 +5,7 @@ Prints figures, asserts nothing about speed:
     python tests/bench/bench_mwi.py [--users 1000] [--members 20] [--rounds 50]
                                     [--poll-s 0.25] [--coalesce-s 0.2] [--max-per-s 200]
 
-Wired as ``sipvm serve`` wires it (``serve.start_notify``): a ``SipWorker`` (pjsua2, its own
+Wired as ``sipvm serve`` wires it (``server.start_notify``): a ``SipWorker`` (pjsua2, its own
 free SIP port on 127.0.0.1) sends the NOTIFYs of an ``MwiNotifier`` driven by a ``Notifier``
 polling a real store (``App.open`` in a temporary directory). Every phone AOR points at one
 phone sink: a plain UDP socket on 127.0.0.1 served by a thread, which parses each NOTIFY,

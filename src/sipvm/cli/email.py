@@ -7,7 +7,8 @@ import argparse
 from typing import Any
 
 from sipvm.app import App, utc_now
-from sipvm.cli import _print_json, _print_table, _with_app
+from sipvm.cli.common import with_app
+from sipvm.cli.output import print_json, print_table
 from sipvm.storage.notify import QueuedEmail
 
 
@@ -32,9 +33,9 @@ async def _queue(args: argparse.Namespace) -> int:
         outbox = await app.notify_repo.outbox()
         emails = outbox.pending + outbox.failed
         if args.json:
-            _print_json([_email_json(e) for e in emails])
+            print_json([_email_json(e) for e in emails])
         else:
-            _print_table(
+            print_table(
                 ["ID", "STATUS", "KIND", "TO", "MESSAGE", "ATTEMPTS", "NEXT TRY (UTC)", "ERROR"],
                 [
                     [
@@ -52,7 +53,7 @@ async def _queue(args: argparse.Namespace) -> int:
             )
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 async def _retry(args: argparse.Namespace) -> int:
@@ -61,7 +62,7 @@ async def _retry(args: argparse.Namespace) -> int:
         print(f"{count} given-up emails queued again; the running server sends them")
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 def _email_json(e: QueuedEmail) -> dict[str, Any]:

@@ -1,25 +1,39 @@
-"""``sipvm serve``: start everything in order, run until SIGTERM/SIGINT, stop in order."""
+"""The running server, composed in one place: what ``sipvm serve`` builds in each process.
+
+One ``Settings`` and the process's ``Role`` decide everything:
+
+- **single server** (``workers = 1``): the store and its services (``App``, with the lockout
+  policy of the settings), prepared (directory applied, recordings recovered, expired deletions
+  purged); the SIP worker (prompts, call router, pjsua2 engine); the notifier (lamps through the
+  SIP worker, email when ``[smtp] host`` is set); the directory follower and housekeeping.
+- **pool supervisor** (``workers > 1``): checks the front's setup, prepares the store, closes
+  it, then supervises the Kamailio front and the workers (``sipvm.pool``).
+- **pool worker K**: a single server on its own ports and spool that trusts the front's address
+  and only recovers its own spool (the supervisor prepared the store); worker 1 alone notifies,
+  so each event is notified once.
+
+Settings reach each part through its constructor: nothing is adjusted after it is built.
+pjsua2 is loaded only by ``start_sip`` (through ``sipvm.sip``), so no other command loads it.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sipvm.app import App, embedded_directory, utc_now
+from sipvm.config import Settings
+from sipvm.domain.lockout import LockoutPolicy
+from sipvm.domain.sip_uri import uri_host_port
+from sipvm.logs import name_worker
 
 if TYPE_CHECKING:
     from sipvm.notify.mwi import LampSender, MwiNotifier
     from sipvm.sip.worker import SipWorker
-
-from sipvm.app import App, embedded_directory, utc_now
-from sipvm.config import Settings, load_settings
-from sipvm.domain.peers import TrustedPeers
-from sipvm.domain.sip_uri import uri_host_port
-from sipvm.logs import name_worker
 
 log = logging.getLogger(__name__)
 
@@ -27,78 +41,67 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 3600.0
 
 
-def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register ``serve`` and its flags (they override the settings file)."""
-    p = sub.add_parser("serve", help="run the voicemail server until SIGTERM")
-    p.add_argument("--config", type=Path, help="settings file (TOML)")
-    p.add_argument("--data", type=Path, help="data directory (default ./data)")
-    p.add_argument("--directory", type=Path, help="directory file to apply at start")
-    p.add_argument("--bind", help="address for SIP and RTP (default 0.0.0.0)")
-    p.add_argument("--sip-port", type=int, help="SIP port (default 5060)")
-    p.add_argument("--workers", type=int, help="media worker processes (default 1)")
-    p.add_argument("--http-port", type=int, help="HTTP API port (default 0: off)")
-    p.add_argument(
-        "--trusted-peer", action="append", metavar="ADDR", help="trusted PBX/proxy address"
-    )
-    p.add_argument("--rtp-port", type=int, help="first RTP port (default 40000)")
-    # Set by the pool's supervisor on the workers it starts (sipvm.pool).
-    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--front", help=argparse.SUPPRESS)
-    p.set_defaults(handler=run_serve)
+@dataclass(frozen=True)
+class Role:
+    """The part of ``sipvm serve`` one process plays."""
+
+    worker: int = 0
+    """0: the single server (or, with ``workers > 1``, the pool's supervisor); K: pool worker K."""
+    front: str | None = None
+    """The pool front's address: the calls it relays are taken like a trusted peer's."""
+
+    @property
+    def in_pool(self) -> bool:
+        """Whether this process is a worker started by the pool's supervisor."""
+        return self.worker > 0
+
+    @property
+    def notifies(self) -> bool:
+        """Whether this process runs the notifier (in a pool, worker 1 does for everyone)."""
+        return self.worker <= 1
+
+    @property
+    def spool(self) -> str:
+        """The name of this process's spool of recordings in progress ("" outside a pool)."""
+        return f"w{self.worker}" if self.worker else ""
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """The settings file with the command-line flags laid over it."""
-    s = load_settings(args.config)
-    sip = s.sip
-    if args.bind:
-        sip = replace(sip, bind=args.bind)
-    if args.sip_port is not None:
-        sip = replace(sip, port=args.sip_port)
-    if args.trusted_peer:
-        sip = replace(sip, trusted_peers=tuple(args.trusted_peer))
-    if args.rtp_port is not None:
-        sip = replace(sip, rtp_port=args.rtp_port)
-    http = replace(s.http, port=args.http_port) if args.http_port is not None else s.http
-    TrustedPeers.parse(sip.trusted_peers)  # a bad entry stops the start before the store opens
-    return replace(
-        s,
-        data=args.data or s.data,
-        directory=args.directory or s.directory,
-        workers=args.workers or s.workers,
-        sip=sip,
-        http=http,
-    )
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, role: Role = Role(), config: Path | None = None
+) -> int:
+    """Run the server as ``role`` until ``stop`` is set; returns the exit code.
+
+    ``config`` is the settings file the pool's workers are started with.
+    """
+    if settings.workers > 1 and not role.in_pool:
+        return await supervise(settings, stop, config=config)
+    return await run_server(settings, stop, role=role)
 
 
-async def run_serve(args: argparse.Namespace) -> int:
-    """Run the server until asked to stop; returns the exit code."""
-    settings = settings_from_args(args)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    index = args.worker_index
-    if settings.workers > 1 and not index:
-        from sipvm.pool import front_config, run_pool
+async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | None) -> int:
+    """The pool's supervisor: prepare the store once, then run the front and the workers."""
+    from sipvm.pool import front_config, run_pool
 
-        front_config(settings)  # refuse a bad setup before touching the store
-        app = await App.open(settings.data)
-        try:
-            await start(app, settings)
-        finally:
-            await app.close()
-        return await run_pool(settings, args.config, stop)
-    if index:
-        name_worker(index)  # its log lines carry the worker's name
-    app = await App.open(settings.data, worker=f"w{index}" if index else "")
+    front = front_config(settings)  # refuse a bad setup before touching the store
+    app = await open_app(settings)
     try:
-        app.logins.policy = replace(app.logins.policy, per_peer=settings.sip.peer_login_failures)
-        if index:
+        await prepare(app, settings)
+    finally:
+        await app.close()
+    return await run_pool(settings, front, config, stop)
+
+
+async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Role()) -> int:
+    """One serving process (the single server or a pool worker), until ``stop`` is set."""
+    if role.in_pool:
+        name_worker(role.worker)  # its log lines carry the worker's name
+    app = await open_app(settings, role)
+    try:
+        if role.in_pool:
             await recover(app)
         else:
-            await start(app, settings)
-        worker = await start_sip(app, settings, front=args.front)
+            await prepare(app, settings)
+        worker = await start_sip(app, settings, front=role.front)
         log.info(
             "sipvm ready: data %s, %d extensions, SIP on %s:%d",
             settings.data,
@@ -110,7 +113,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             asyncio.create_task(_housekeeping(app)),
             asyncio.create_task(app.directory.follow()),
         ]
-        if index <= 1:  # in a pool, worker 1 notifies for everyone
+        if role.notifies:
             background += await start_notify(app, settings, worker)
         await stop.wait()
         log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
@@ -126,6 +129,13 @@ async def run_serve(args: argparse.Namespace) -> int:
         await app.close()
     log.info("stopped")
     return 0
+
+
+async def open_app(settings: Settings, role: Role = Role()) -> App:
+    """The store in ``settings.data`` and its services, as the server runs them."""
+    # Built first: a bad threshold stops the start before the store opens.
+    lockout = LockoutPolicy(per_peer=settings.sip.peer_login_failures)
+    return await App.open(settings.data, worker=role.spool, lockout=lockout)
 
 
 async def start_sip(app: App, settings: Settings, *, front: str | None = None) -> SipWorker:
@@ -233,8 +243,8 @@ async def _refresh_lamps(mwi: MwiNotifier, every_s: float) -> None:
         mwi.refresh_all()
 
 
-async def start(app: App, settings: Settings) -> None:
-    """Recover interrupted recordings, apply the directory, purge expired deletions."""
+async def prepare(app: App, settings: Settings) -> None:
+    """Apply the directory, recover interrupted recordings, purge expired deletions."""
     if settings.directory is not None:
         applied = await app.directory.apply_file(settings.directory)
         log.info(

@@ -1,4 +1,4 @@
-"""``sipvm greeting upload|list|remove`` (CONTRACT.md), registered by ``cli.build_parser``."""
+"""``sipvm greeting upload|list|remove`` (CONTRACT.md), registered by ``sipvm.cli.build_parser``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 from sipvm.app import App
 from sipvm.audio.greeting import MAX_GREETING_S, MAX_UPLOAD_BYTES, UPLOAD_FORMATS
-from sipvm.cli import _print_json, _print_table, _with_app
+from sipvm.cli.common import with_app
+from sipvm.cli.output import print_json, print_table
+from sipvm.domain.greetings import Greeting
 from sipvm.services.greetings import KINDS
-from sipvm.storage.greetings import Greeting
 
 
 def add_greeting_parser(
@@ -54,16 +55,16 @@ async def _upload(args: argparse.Namespace) -> int:
         print(f"inbox {g.inbox}: {g.kind} greeting stored ({g.duration_s:.1f} s)")
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 async def _list(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         found = await app.greetings.list(args.inbox)
         if args.json:
-            _print_json([_greeting_json(g) for g in found])
+            print_json([_greeting_json(g) for g in found])
         else:
-            _print_table(
+            print_table(
                 ["KIND", "SECONDS", "UPLOADED (UTC)", "BY"],
                 [
                     [
@@ -77,7 +78,7 @@ async def _list(args: argparse.Namespace) -> int:
             )
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 async def _remove(args: argparse.Namespace) -> int:
@@ -86,7 +87,7 @@ async def _remove(args: argparse.Namespace) -> int:
         print(f"inbox {args.inbox}: {args.kind} greeting removed")
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 def _greeting_json(g: Greeting) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sipvm.app import App
-from sipvm.cli import _print_json, _with_app
+from sipvm.cli.common import with_app
+from sipvm.cli.output import print_json
 from sipvm.domain.routing import Override, action_name
 from sipvm.services.routing import Now
 
@@ -42,12 +43,12 @@ async def _show(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         now = await app.routing.now(args.inbox, until=True)
         if args.json:
-            _print_json(_now_json(now))
+            print_json(_now_json(now))
         else:
             print(_describe(now))
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 async def _set(args: argparse.Namespace) -> int:
@@ -56,7 +57,7 @@ async def _set(args: argparse.Namespace) -> int:
         print(_describe(now))
         return 0
 
-    return await _with_app(args, body)
+    return await with_app(args, body)
 
 
 def _describe(now: Now) -> str:
