@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from sipvm.config import Settings, SipSettings
+from sipvm.server import Role, open_app
 from sipvm.storage.audio_files import AudioFiles
 
 from .test_recovery import write_crashed_wav
@@ -119,6 +121,16 @@ def test_serve_refuses_a_bad_directory_with_exit_2(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "'ext' must be a string" in err and str(bad) in err
+
+
+async def test_the_settings_reach_the_services_as_they_are_built(tmp_path: Path) -> None:
+    settings = Settings(data=tmp_path / "data", sip=SipSettings(peer_login_failures=7))
+    app = await open_app(settings, Role(worker=2, front="127.0.0.1"))
+    try:
+        assert app.logins.policy.per_peer == 7
+        assert app.files.spool == settings.data / "spool" / "w2"  # the worker's own spool
+    finally:
+        await app.close()
 
 
 def test_readme_commands_are_what_ci_runs() -> None:
