@@ -7,11 +7,9 @@ it trusts send from 127.0.0.2, so anything from 127.0.0.1 (the scanners) is untr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,14 +23,18 @@ from typing import Any
 import pytest
 
 from sipvm.app import App
-from sipvm.domain.messages import DepositFacts
-from sipvm.storage.messages import AuditEntry, Message, SqliteMessageRepo
+from sipvm.domain.messages import DepositFacts, Message
+from sipvm.pool import RTP_PORTS_PER_WORKER
+from sipvm.storage.messages import AuditEntry, SqliteMessageRepo
+from tests.support.ports import free_ports
 from tests.support.tones import write_tone_wav
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "provisioning" / "examples" / "small-office.toml"
 SERVER_HOST = "127.0.0.1"
 PBX_HOST = "127.0.0.2"
+POOL_PORTS = 3
+"""SIP ports a test server reserves: its own and those of up to two pool workers (port + K)."""
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 TESTPEER = [sys.executable, "-m", "tests.support.testpeer"]
 """The scripted pjsua2 peer's command line; start it with :func:`repo_env` as its environment."""
@@ -48,16 +50,10 @@ def repo_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
-def free_sip_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
-    """A port nobody uses right now on ``host`` (UDP and TCP both free)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
-        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind((host, port))
-            return port
-    raise RuntimeError("no free port")
+def free_sip_port(host: str = "127.0.0.1") -> int:
+    """A SIP port nobody uses on ``host`` (UDP and TCP both free), dealt to this test process
+    alone (see :mod:`tests.support.ports`)."""
+    return free_ports(host, 1, tcp=True)
 
 
 @dataclass
@@ -119,11 +115,10 @@ def start_server(
     directory: Path = EXAMPLE,
 ) -> Server:
     data = tmp / "data"
-    sip_port = free_sip_port()
+    sip_port = free_ports(SERVER_HOST, POOL_PORTS, tcp=True)  # a pool's workers take port + K
+    rtp_port = free_ports(SERVER_HOST, POOL_PORTS * RTP_PORTS_PER_WORKER)
     config = tmp / "sipvm.toml"
-    config.write_text(
-        f"[sip]\nrtp_port = {free_rtp_port()}\ndrain_s = 5\n{settings}\n", encoding="utf-8"
-    )
+    config.write_text(f"[sip]\nrtp_port = {rtp_port}\ndrain_s = 5\n{settings}\n", encoding="utf-8")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -218,25 +213,14 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A UDP port on 127.0.0.1 nobody uses right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    """A UDP port on 127.0.0.1 nobody uses, dealt to this test process alone."""
+    return free_ports(HOST)
 
 
 def free_rtp_port(host: str = HOST) -> int:
-    """An even UDP port whose successor is free too (sipp's -mp uses both)."""
-    for _ in range(50):
-        port = free_port() & ~1
-        with contextlib.ExitStack() as stack:
-            try:
-                for p in (port, port + 1):
-                    s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-                    s.bind((host, p))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free RTP port pair")
+    """An even UDP port whose three successors are free too: sipp's ``-mp`` binds audio RTP and
+    RTCP there and video RTP and RTCP on the next two."""
+    return free_ports(host, 4)
 
 
 @dataclass
@@ -300,6 +284,7 @@ class Kit:
     def peer(self, name: str, script: dict[str, Any]) -> Proc:
         """Start the scripted peer (:data:`TESTPEER`) on a script (answer: wait until ready)."""
         path = self.tmp / f"{name}.json"
+        script = {"rtp_port": free_ports(str(script.get("bind", HOST)), 24), **script}
         path.write_text(json.dumps(script))
         started = self.spawn(name, [*TESTPEER, "--script", str(path)])
         if script.get("mode") == "answer":

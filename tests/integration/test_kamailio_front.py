@@ -34,6 +34,7 @@ import pytest
 
 from sipvm.front.kamailio import FrontConfig, kamailio_command, render
 from tests.e2e.conftest import TESTPEER, repo_env
+from tests.support.ports import free_ports
 
 from .slot_worker import SlotWorker
 
@@ -301,15 +302,8 @@ def read_trace(path: Path) -> list[SipMessage]:
 
 
 def free_port(host: str) -> int:
-    """A port free for UDP and TCP on ``host`` right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with contextlib.suppress(OSError), socket.socket() as tcp:
-                tcp.bind((host, port))
-                return port
-    raise RuntimeError("no free port")
+    """A port free for UDP and TCP on ``host``, dealt to this test process alone."""
+    return free_ports(host, tcp=True)
 
 
 def udp_port_taken(host: str, port: int) -> bool:
@@ -991,7 +985,7 @@ def test_a_pjsua2_worker_answers_keepalives_and_its_bye_reaches_the_caller(lab: 
         "mode": "answer",
         "bind": PRIVATE,
         "port": port,
-        "rtp_port": free_port(PRIVATE) & ~1,
+        "rtp_port": free_ports(PRIVATE, 24),
         "calls": 1,
         "steps": [{"wait": KEEPALIVE_S + 1.5}, {"hangup": True}],
         "timeout": 20,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from sipvm.config import SmtpSettings
 from sipvm.notify.email import EmailSendError, Recipient, SmtpSender, compose
+from tests.support.ports import free_ports
 
 ALICE = Recipient("1001", "Alice Smith", "alice@example.test")
 SENT_AT = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -33,9 +33,7 @@ class Handler:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports("127.0.0.1", tcp=True)
 
 
 @pytest.fixture
