@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rtp_pcap import write_rtp_pcap
-from tests.support.tones import tone_samples
+from tests.support.tones import tone_samples, write_tone_wav
 
 from .conftest import PBX_HOST, SCENARIOS, Kit, Server, free_rtp_port, start_server
 from .test_deposit_sip import _free, exported_tone_s, messages
@@ -27,8 +27,9 @@ pytestmark = [
 ]
 
 
-#: The example queue's greeting and beep last about 11 s; the caller speaks after this.
-GREETING_S = 14.0
+#: The queue's own one-second greeting (uploaded below) and the beep are over by then; the
+#: caller speaks after this. (The system greeting would take 11 s of every call.)
+GREETING_S = 3.0
 
 
 def start_pool(tmp_path: Path) -> Server:
@@ -37,6 +38,10 @@ def start_pool(tmp_path: Path) -> Server:
     while sum("sipvm ready" in line for line in list(server.log)) < 2:
         assert time.monotonic() < deadline, "\n".join(server.log[-30:])
         time.sleep(0.1)
+    greeting = write_tone_wav(tmp_path / "greeting.wav", 440.0, 1.0)
+    uploaded = server.cli("greeting", "upload", "--inbox", "2001", "--kind", "unavailable",
+                          str(greeting))  # fmt: skip
+    assert uploaded.returncode == 0, uploaded.stderr
     return server
 
 
