@@ -9,7 +9,7 @@ refuses control characters. Pure and table-tested: pjsua2 hands over the raw tex
 passes it here. Every failure is a :class:`MalformedSipError`, so the router can answer 400
 without catching anything broader.
 
-The parts of a request are importable from here as well as from where they are defined.
+The parts of a request (``sip_headers``, ``sip_uri``) are importable from here too.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sipvm.domain.caller_id import CONTROL_CHARACTERS as CONTROL_CHARACTERS
-from sipvm.domain.caller_id import usable_caller_id as usable_caller_id
 from sipvm.domain.sip_headers import COMPACT_FORMS as COMPACT_FORMS
 from sipvm.domain.sip_headers import Headers as Headers
 from sipvm.domain.sip_headers import NameAddr as NameAddr

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sipvm.domain.caller_id import usable_caller_id
 from sipvm.domain.menu import ANY_KEY, page
 from sipvm.domain.messages import InboxSummary
-from sipvm.domain.sip_message import usable_caller_id
 from sipvm.errors import NotFoundError, NotPermittedError
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.inbox import walk_inbox

@@ -21,15 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sipvm.domain.caller_id import usable_caller_id
 from sipvm.domain.menu import PilotCall, pilot_call
 from sipvm.domain.model import Directory, Kind
 from sipvm.domain.peers import TrustedPeers
-from sipvm.domain.sip_message import (
-    MalformedSipError,
-    p_asserted_identity,
-    parse_request,
-    usable_caller_id,
-)
+from sipvm.domain.sip_message import MalformedSipError, p_asserted_identity, parse_request
 from sipvm.domain.sip_uri import split_host_port
 from sipvm.domain.targeting import Reason, Target, mailbox_target, resolve_inbox
 from sipvm.flows.channel import CallChannel, CallerHungUp
