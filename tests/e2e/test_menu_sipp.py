@@ -3,7 +3,8 @@
 A second, independent client: sipp sends the digits as the pcaps hold them (payload type 101,
 one SSRC), so the server's DTMF path meets packets it did not produce itself. The server runs
 the example directory: Carol (1003, PIN 315972) calls the pilot from her desk phone, opens the
-lobby phone's inbox (1900, where she may play and delete), skips to the message with #, hears it and deletes it.
+lobby phone's inbox (1900, where she may play and delete), skips to the message with #, hears
+it and deletes it.
 
 The shipped pcaps are copied with their RTP sequence numbers respaced (see ``uac_menu.xml``):
 as shipped, a digit played after one whose file has slightly higher sequence numbers (7 after
