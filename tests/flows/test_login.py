@@ -301,3 +301,22 @@ async def test_security_log_values_are_escaped_so_no_value_fakes_a_field(
         "login failed: source=127.0.0.2 caller=a%20source%3D10.9.9.9%20%2541%20%C3%A9"
         " extension=1001 reason=wrong-pin"
     )
+
+
+LONGEST = "441632960961234"  # 15 digits: the longest extension a directory may hold
+
+
+async def test_the_longest_extension_the_directory_allows_can_log_in(kit: MenuKit) -> None:
+    await kit.use_directory(
+        extra=f'[[user]]\next = "{LONGEST}"\nname = "Long Number"\nsite = "HQ"\npin = "582046"\n'
+    )
+    channel = await kit.call([LONGEST + "#", "582046#"], hint=None)
+    played = channel.played()
+    assert played[:2] == ["login.extension", "login.password"]
+    assert heard_after_login(played)
+
+
+async def test_a_pin_longer_than_any_allowed_is_wrong_not_cut_short(kit: MenuKit) -> None:
+    # Ann's PIN followed by more digits: read whole (one past the longest PIN), so it fails.
+    channel = await kit.call([ANN_PIN + "12345#", WRONG + "#", WRONG + "#"], hint=ANN)
+    assert channel.played() == ["login.password", "login.incorrect"] * 3 + ["common.goodbye"]

@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from sipvm.domain.model import Right
+from sipvm.domain.model import EXT_MAX_DIGITS, Right
 
 ANY_KEY = "0123456789*#"
 """Every key a phone sends: what "press any key" listens for."""
 
-MAX_EXT_DIGITS = 10
-"""Most digits read where a caller types an extension (login, share, dial by extension)."""
+MAX_EXT_DIGITS = EXT_MAX_DIGITS + 1
+"""Most digits read where a caller types an extension (login, share, dial by extension): one
+past the longest extension the directory allows, so the ``#`` after a longest extension ends
+that answer instead of being left over as the next prompt's (empty) answer."""
 
 MENU_KEY_ORDER = "1234567890*#"
 """The keys an auto receptionist's menu may use, in the order a generated prompt says them."""

@@ -35,6 +35,10 @@ class Kind(StrEnum):
 
 
 #: Kinds an admin user may play without being granted (CONTRACT.md "admin").
+EXT_MAX_DIGITS = 15
+"""The longest extension a directory may hold (E.164's 15 digits): what the file accepts and
+what every keypad prompt for an extension reads."""
+
 ADMIN_VISIBLE_KINDS = frozenset({Kind.CALL_QUEUE, Kind.AUTO_RECEPTIONIST, Kind.SHARED_LINE_GROUP})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sipvm.domain.lockout import LoginOutcome
 from sipvm.domain.menu import MAX_EXT_DIGITS
+from sipvm.domain.pins import MAX_LEN as PIN_MAX_LEN
 from sipvm.flows.channel import CallChannel
 from sipvm.flows.session import DIGITS, MenuServices, ask
 
@@ -36,7 +37,7 @@ async def log_in(
         pin = await ask(
             channel,
             prompts.get("login.password"),
-            max_digits=MAX_EXT_DIGITS + 1,
+            max_digits=PIN_MAX_LEN + 1,  # one too many: an over-long PIN is wrong, not cut
             timeout_s=PIN_TIMEOUT_S,
             keys=DIGITS + "*#",
         )

@@ -22,6 +22,7 @@ import tomli_w
 
 from sipvm.domain.model import (
     COMMON_AREA_POLICY,
+    EXT_MAX_DIGITS,
     Defaults,
     Directory,
     Extension,
@@ -47,7 +48,7 @@ from sipvm.provisioning.routing_file import (
 
 _TOP_KEYS = {"defaults", "site", "role", *(k.value for k in Kind)}
 # \Z, not $: $ also matches before a trailing newline, so "1001\n" would pass as an extension.
-_EXT_RE = re.compile(r"^[0-9]{1,15}\Z")
+_EXT_RE = re.compile(rf"^[0-9]{{1,{EXT_MAX_DIGITS}}}\Z")
 _OPERATOR_RE = re.compile(r"^\+?[0-9*#]{1,20}\Z")
 _LANG_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
@@ -312,7 +313,7 @@ class _Parser(Checks):
             str,
             where,
             required=True,
-            check=lambda v: None if _EXT_RE.match(v) else "must be 1 to 15 digits",
+            check=lambda v: None if _EXT_RE.match(v) else f"must be 1 to {EXT_MAX_DIGITS} digits",
         )
         name = self.get(table, "name", str, where, required=True, check=non_empty)
         site = self.site_of(table, where, sites)
