@@ -7,7 +7,7 @@ that says what was wrong and what to do about it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class SipvmError(Exception):
@@ -32,6 +32,18 @@ class DirectoryError(InvalidInputError):
         super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
+class InvalidFieldsError(InvalidInputError):
+    """Values given for named fields (of a form or a JSON body) cannot be used.
+
+    ``fields`` maps each field (``members[2].member``, ``policy.voicemail``) to what is wrong
+    with it, so a page can show each problem next to its field; the message lists them all.
+    """
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields = dict(fields)
+        super().__init__("; ".join(f"{field}: {text}" for field, text in self.fields.items()))
+
+
 class CorruptAudioError(InvalidInputError):
     """An audio file cannot be read as audio (not a WAV, truncated header, not decodable)."""
 
@@ -46,6 +58,11 @@ class NotFoundError(SipvmError):
     """The named extension, inbox or message does not exist (or is deleted)."""
 
     exit_code = 4
+
+
+class ConflictError(SipvmError):
+    """Someone else changed the thing being edited since it was read (a directory revision, say):
+    nothing was changed; read it again and redo the edit."""
 
 
 class StorageError(SipvmError):
