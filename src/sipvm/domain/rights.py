@@ -14,6 +14,8 @@ The rules (CONTRACT.md, "Rights rules"):
 4. Admin users have at least PLAY on every call queue, auto receptionist and shared line group.
 5. A member that is not a user or common area, or is not in the directory, has no rights.
 6. The owner cannot be removed from their own inbox.
+7. Only admin users manage the directory (member lists, policies, roles), hours, the
+   greetings of queues, auto receptionists and groups, deleted messages and audit trails.
 """
 
 from __future__ import annotations
@@ -151,3 +153,14 @@ def check_removable(directory: Directory, member: str, inbox_ext: str) -> None:
             f"{member} owns inbox {inbox_ext} and cannot be removed from it; "
             "change the owner policy instead"
         )
+
+
+def require_admin(directory: Directory, member: str, doing: str) -> Extension:
+    """Rule 7: the admin user ``member``, or NotPermittedError saying what needs an admin."""
+    who = directory.get(member)
+    if who is None or who.kind is not Kind.USER or not who.admin:
+        raise NotPermittedError(
+            f"only an admin user may {doing} and {member} is not one; "
+            "an admin sets admin = true for a user in the directory"
+        )
+    return who

@@ -62,7 +62,7 @@ _EXT_KEYS: Mapping[Kind, set[str]] = {
     Kind.AUTO_RECEPTIONIST: _COMMON_KEYS | ROUTING_KEYS[Kind.AUTO_RECEPTIONIST],
     Kind.SHARED_LINE_GROUP: _COMMON_KEYS | ROUTING_KEYS[Kind.SHARED_LINE_GROUP],
 }
-_POLICY_KEYS: Mapping[Kind, tuple[str, ...]] = {
+POLICY_KEYS: Mapping[Kind, tuple[str, ...]] = {  # the owner policy settings of each kind
     Kind.USER: ("voicemail", "download_own", "delete_own", "share_own", "email_on_grant"),
     Kind.COMMON_AREA: ("voicemail", "delete_own", "share_own"),
 }
@@ -144,7 +144,7 @@ def _extension_document(e: Extension) -> dict[str, Any]:
         out["phones"] = list(e.phones)
         if not e.notify_email:  # written only when off: older documents keep their digest
             out["notify_email"] = False
-        out["policy"] = {key: getattr(e.policy, key) for key in _POLICY_KEYS[e.kind]}
+        out["policy"] = {key: getattr(e.policy, key) for key in POLICY_KEYS[e.kind]}
     if e.members:
         out["members"] = [
             {"member": g.member, "rights": [r.value for r in sorted_rights(g.rights)]}
@@ -380,9 +380,9 @@ class _Parser(Checks):
         table = self.table(value, w)
         if table is None:
             return base
-        self.keys(table, set(_POLICY_KEYS[kind]), w)
+        self.keys(table, set(POLICY_KEYS[kind]), w)
         values = {
-            key: self.get(table, key, bool, w, getattr(base, key)) for key in _POLICY_KEYS[kind]
+            key: self.get(table, key, bool, w, getattr(base, key)) for key in POLICY_KEYS[kind]
         }
         return OwnerPolicy(**{**base.__dict__, **values})
 

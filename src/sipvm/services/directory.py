@@ -54,12 +54,26 @@ class DirectoryService:
         directory = read_directory_file(path, existing=self.current)
         return await self.apply(directory, source=str(path))
 
-    async def apply(self, directory: Directory, *, source: str) -> AppliedDirectory:
-        """Make an already validated directory the one in force."""
+    async def apply(
+        self, directory: Directory, *, source: str, expected_rev: int | None = None
+    ) -> AppliedDirectory:
+        """Make an already validated directory the one in force.
+
+        ``expected_rev``: the revision the new directory was edited from; ConflictError (and
+        no change) when another revision was applied since.
+        """
         document = directory_document(directory)
-        applied = await self.repo.apply(document, source=source, at=self.clock())
+        applied = await self.repo.apply(
+            document, source=source, at=self.clock(), expected_rev=expected_rev
+        )
         self.current, self.rev = directory, applied.rev
         return applied
+
+    async def in_force(self) -> tuple[int, dict[str, Any]]:
+        """The revision number and document in force, read from the store (an edit starts from
+        it, not from this process's copy, which may be up to ``FOLLOW_S`` old)."""
+        found = await self.repo.current()
+        return found if found is not None else (0, directory_document(Directory()))
 
     async def refresh(self) -> bool:
         """Pick up a directory another process applied; True when it changed."""

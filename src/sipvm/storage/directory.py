@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sipvm.errors import ConflictError
 from sipvm.storage.db import Database
 
 
@@ -61,9 +62,19 @@ class SqliteDirectoryRepo:
         return int(row[0]) if row else 0
 
     async def apply(
-        self, document: Mapping[str, Any], *, source: str, at: datetime
+        self,
+        document: Mapping[str, Any],
+        *,
+        source: str,
+        at: datetime,
+        expected_rev: int | None = None,
     ) -> AppliedDirectory:
-        """Make ``document`` the one in force, in one transaction; no-op when unchanged."""
+        """Make ``document`` the one in force, in one transaction; no-op when unchanged.
+
+        With ``expected_rev`` (the revision an edit was made on), a newer revision in force
+        refuses the edit with ConflictError and nothing is written: an edit never silently
+        undoes what someone else applied meanwhile.
+        """
         encoded = json.dumps(document, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(encoded.encode()).hexdigest()
         async with self._db.transaction() as conn:
@@ -71,6 +82,13 @@ class SqliteDirectoryRepo:
                 "SELECT rev, digest FROM directory_revisions ORDER BY rev DESC LIMIT 1"
             )
             row = await cursor.fetchone()
+            in_force = int(row[0]) if row is not None else 0
+            if expected_rev is not None and in_force != expected_rev:
+                raise ConflictError(
+                    f"the directory changed while you edited it (revision {in_force} is in "
+                    f"force, the edit was made on revision {expected_rev}); nothing was "
+                    "changed: load it again and redo the edit"
+                )
             if row is not None and row[1] == digest:
                 return AppliedDirectory(rev=int(row[0]), changed=False)
             cursor = await conn.execute(
