@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from sipvm.services.greetings import GreetingService
 from sipvm.services.logins import LoginService
 from sipvm.services.messages import MessageService
 from sipvm.services.routing import RoutingService
+from sipvm.services.sessions import DEFAULT_IDLE, SessionService
 from sipvm.storage.audio_files import AudioFiles
 from sipvm.storage.db import Database
 from sipvm.storage.directory import SqliteDirectoryRepo
@@ -27,6 +28,7 @@ from sipvm.storage.logins import SqliteLoginRepo
 from sipvm.storage.messages import SqliteMessageRepo
 from sipvm.storage.notify import SqliteNotifyRepo
 from sipvm.storage.schedules import SqliteOverrideRepo
+from sipvm.storage.web_auth import SqliteWebAuthRepo
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class App:
     greetings: GreetingService
     logins: LoginService
     routing: RoutingService
+    sessions: SessionService
+    """Web sign-ins and API tokens."""
     message_repo: SqliteMessageRepo
     """The messages themselves: the notifier reads counts and audio through it."""
     notify_repo: SqliteNotifyRepo
@@ -83,17 +87,20 @@ class App:
         clock: Callable[[], datetime] = utc_now,
         worker: str = "",
         lockout: LockoutPolicy | None = None,
+        session_idle: timedelta = DEFAULT_IDLE,
     ) -> App:
         """Open (creating if needed) the store in ``data_dir`` and build the services.
 
         ``worker`` names a pool worker: its recordings in progress have their own spool.
-        ``lockout`` is the phone logins' lockout policy (default: the product's thresholds).
+        ``lockout`` is the lockout policy of PIN logins, phone and web (default: the product's
+        thresholds); ``session_idle`` how long a web session may go unused.
         """
         make_private(data_dir)
         db = await Database.open(data_dir / DB_NAME)
         files = AudioFiles(data_dir, worker)
         message_repo = SqliteMessageRepo(db)
         directory = await DirectoryService.load(SqliteDirectoryRepo(db), clock)
+        logins = LoginService(directory, SqliteLoginRepo(db), clock, policy=lockout)
         return cls(
             data_dir=data_dir,
             db=db,
@@ -102,8 +109,11 @@ class App:
             messages=MessageService(directory, message_repo, files, clock),
             deposits=DepositService(directory, message_repo, files, clock),
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
-            logins=LoginService(directory, SqliteLoginRepo(db), clock, policy=lockout),
+            logins=logins,
             routing=RoutingService(directory, SqliteOverrideRepo(db), clock),
+            sessions=SessionService(
+                directory, logins, SqliteWebAuthRepo(db), clock, idle=session_idle
+            ),
             message_repo=message_repo,
             notify_repo=SqliteNotifyRepo(db),
         )

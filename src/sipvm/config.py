@@ -73,9 +73,14 @@ class MwiSettings:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """``[http]``: the HTTP API (port 0: off)."""
+    """``[http]``: the web portal and the HTTP API (port 0: off)."""
 
+    bind: str = "127.0.0.1"
+    """Address the portal listens on (put a TLS proxy in front before opening it wider)."""
     port: int = 0
+    """Port of the portal and the API; 0: no HTTP."""
+    session_idle_s: float = 1800.0
+    """A web session unused this long is signed out."""
 
 
 @dataclass(frozen=True)

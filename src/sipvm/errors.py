@@ -48,21 +48,34 @@ class CorruptAudioError(InvalidInputError):
     """An audio file cannot be read as audio (not a WAV, truncated header, not decodable)."""
 
 
+class TooLargeError(InvalidInputError):
+    """An upload is larger than the limit (refused before it is read, where the size is told)."""
+
+
 class NotPermittedError(SipvmError):
     """The acting member lacks the right for the action."""
 
     exit_code = 3
 
 
+class NotSignedInError(NotPermittedError):
+    """A web request without a valid session or API token, or a sign-in with a wrong extension
+    or PIN (the same words for both)."""
+
+
+class LockedError(NotPermittedError):
+    """Sign-ins are locked for now after too many wrong PINs (phone and web alike)."""
+
+
+class ConflictError(SipvmError):
+    """What was asked is already done, e.g. a message another member deleted first; or what
+    was being edited changed since it was read (a directory revision): nothing was changed."""
+
+
 class NotFoundError(SipvmError):
     """The named extension, inbox or message does not exist (or is deleted)."""
 
     exit_code = 4
-
-
-class ConflictError(SipvmError):
-    """Someone else changed the thing being edited since it was read (a directory revision, say):
-    nothing was changed; read it again and redo the edit."""
 
 
 class StorageError(SipvmError):

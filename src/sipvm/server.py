@@ -5,9 +5,13 @@ One ``Settings`` and the process's ``Role`` decide everything:
 - **single server** (``workers = 1``): the store and its services (``App``, with the lockout
   policy of the settings), prepared (directory applied, recordings recovered, expired deletions
   purged); the SIP worker (prompts, call router, pjsua2 engine); the notifier (lamps through the
-  SIP worker, email when ``[smtp] host`` is set); the directory follower and housekeeping.
-- **pool supervisor** (``workers > 1``): checks the front's setup, prepares the store, closes
-  it, then supervises the Kamailio front and the workers (``sipvm.pool``).
+  SIP worker, email when ``[smtp] host`` is set); the directory follower and housekeeping;
+  with ``[http] port`` set, the portal and HTTP API (fed live by the notifier).
+- **pool supervisor** (``workers > 1``): checks the front's setup, prepares the store, then
+  supervises the Kamailio front and the workers (``sipvm.pool``). With ``[http] port`` set it
+  also serves the portal (once for the whole pool, from its own services over the same store:
+  it follows the directory revisions and the audit log for the pages' live updates); without,
+  it closes the store.
 - **pool worker K**: a single server on its own ports and spool that trusts the front's address
   and only recovers its own spool (the supervisor prepared the store); worker 1 alone notifies,
   so each event is notified once.
@@ -22,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +39,8 @@ from sipvm.logs import name_worker
 if TYPE_CHECKING:
     from sipvm.notify.mwi import LampSender, MwiNotifier
     from sipvm.sip.worker import SipWorker
+    from sipvm.web.events import EventHub
+    from sipvm.web.http_server import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +93,28 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | N
     app = await open_app(settings)
     try:
         await prepare(app, settings)
+        if not settings.http.port:
+            await app.close()
+            return await run_pool(settings, front, config, stop)
+        from sipvm.web.events import AuditFollower, EventHub
+
+        # The notifier runs in worker 1: the portal's live updates follow the audit log here.
+        hub = EventHub(app.directory)
+        follower = AuditFollower(app.notify_repo, hub)
+        await follower.start()
+        web = await start_web(app, settings, hub)
+        background = [
+            asyncio.create_task(follower.run()),
+            asyncio.create_task(app.directory.follow()),
+            asyncio.create_task(_housekeeping(app, purge_messages=False)),
+        ]
+        try:
+            return await run_pool(settings, front, config, stop)
+        finally:
+            await web.stop()
+            await _cancel(background)
     finally:
         await app.close()
-    return await run_pool(settings, front, config, stop)
 
 
 async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Role()) -> int:
@@ -113,17 +139,22 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
             asyncio.create_task(_housekeeping(app)),
             asyncio.create_task(app.directory.follow()),
         ]
+        hub = web = None
+        if settings.http.port and not role.in_pool:
+            from sipvm.web.events import EventHub
+
+            hub = EventHub(app.directory)
         if role.notifies:
-            background += await start_notify(app, settings, worker)
+            background += await start_notify(app, settings, worker, hub=hub)
+        if hub is not None:
+            web = await start_web(app, settings, hub)
         await stop.wait()
         log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
+        if web is not None:
+            await web.stop()
         # Notifications stop first: the next start resends every lamp and queues any email
         # for messages left meanwhile (the notifier's cursors are stored).
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(background)
         await worker.stop(grace_s=settings.sip.drain_s)
     finally:
         await app.close()
@@ -135,7 +166,24 @@ async def open_app(settings: Settings, role: Role = Role()) -> App:
     """The store in ``settings.data`` and its services, as the server runs them."""
     # Built first: a bad threshold stops the start before the store opens.
     lockout = LockoutPolicy(per_peer=settings.sip.peer_login_failures)
-    return await App.open(settings.data, worker=role.spool, lockout=lockout)
+    return await App.open(
+        settings.data,
+        worker=role.spool,
+        lockout=lockout,
+        session_idle=timedelta(seconds=settings.http.session_idle_s),
+    )
+
+
+async def start_web(app: App, settings: Settings, hub: EventHub) -> HttpServer:
+    """Serve the portal and the HTTP API on ``[http] bind`` and ``port``."""
+    from sipvm.web import create_web_app
+    from sipvm.web.http_server import start_http
+
+    web = await start_http(
+        create_web_app(app, settings, hub), settings.http.bind, settings.http.port
+    )
+    log.info("portal: %s", web.url)
+    return web
 
 
 async def start_sip(app: App, settings: Settings, *, front: str | None = None) -> SipWorker:
@@ -185,8 +233,11 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
     return worker
 
 
-async def start_notify(app: App, settings: Settings, lamps: LampSender) -> list[asyncio.Task[None]]:
-    """Start the notifier (lamps through ``lamps``, email when ``[smtp] host`` is set)."""
+async def start_notify(
+    app: App, settings: Settings, lamps: LampSender, *, hub: EventHub | None = None
+) -> list[asyncio.Task[None]]:
+    """Start the notifier (lamps through ``lamps``, email when ``[smtp] host`` is set, the
+    portal's live updates through ``hub``)."""
     from sipvm.domain.mwi import reachable_without_proxy
     from sipvm.notify.mwi import MwiNotifier
     from sipvm.notify.notifier import Notifier
@@ -226,6 +277,7 @@ async def start_notify(app: App, settings: Settings, lamps: LampSender) -> list[
         email=mailer is not None,
         clock=utc_now,
         on_queued=mailer.wake if mailer is not None else lambda: None,
+        on_audit=hub.publish if hub is not None else lambda events: None,
     )
     await notifier.start()
     tasks.append(asyncio.create_task(notifier.run()))
@@ -275,10 +327,20 @@ async def recover(app: App) -> None:
         )
 
 
-async def _housekeeping(app: App) -> None:
+async def _housekeeping(app: App, *, purge_messages: bool = True) -> None:
     while True:
         await asyncio.sleep(HOUSEKEEPING_S)
         try:
-            await app.deposits.purge()
+            if purge_messages:
+                await app.deposits.purge()
+            await app.sessions.purge_idle()
         except Exception:  # keep serving calls; the next round tries again
             log.exception("housekeeping failed")
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

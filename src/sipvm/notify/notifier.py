@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
@@ -51,7 +51,10 @@ class Notifier:
         clock: Callable[[], datetime],
         poll_s: float = 0.25,
         on_queued: Callable[[], None] = lambda: None,
+        on_audit: Callable[[Sequence[AuditEvent]], None] = lambda events: None,
     ) -> None:
+        """``on_audit`` gets every new audit line, in order, as it is read, and ``()`` at the end
+        of each round (the portal's live updates; a new directory revision is news too)."""
         self._directory = directory
         self._repo = repo
         self._mwi = mwi
@@ -59,6 +62,7 @@ class Notifier:
         self._clock = clock
         self._poll_s = poll_s
         self._on_queued = on_queued
+        self._on_audit = on_audit
         self._lamps_directory: Directory | None = None
         self._lamps_seen = 0
         self._audit_cursor = 0
@@ -97,6 +101,7 @@ class Notifier:
             await self._lamps(newest_audit)
         if newest_audit > self._audit_cursor:
             await self._new_messages(newest_audit)
+        self._on_audit(())
 
     async def _lamps(self, newest: int) -> None:
         while self._lamps_seen < newest:
@@ -105,6 +110,7 @@ class Notifier:
                 break
             if self._mwi is not None:
                 self._mwi.changed(e.inbox for e in events if e.action in COUNT_ACTIONS)
+            self._on_audit(events)
             self._lamps_seen = events[-1].id
 
     async def _new_messages(self, newest: int) -> None:

@@ -38,6 +38,10 @@ from sipvm.services.directory import DirectoryService
 from sipvm.storage.logins import LoginKeys, SqliteLoginRepo
 
 log = logging.getLogger(__name__)
+#: The channel of desk-phone logins (their security lines name no channel).
+PHONE = "phone"
+#: The channel of the web portal and the HTTP API.
+WEB = "web"
 security_log = logging.getLogger("sipvm.security")
 
 
@@ -67,10 +71,17 @@ class LoginService:
                 return who.ext
         return None
 
-    async def login(self, ext: str, pin: str, *, peer: str, caller: str = "") -> LoginOutcome:
+    async def login(
+        self, ext: str, pin: str, *, peer: str, caller: str = "", channel: str = PHONE
+    ) -> LoginOutcome:
         """Check ``pin`` for ``ext`` on behalf of a caller from ``peer`` (an address) that
-        asserted ``caller`` (a decoded URI user part; "" when anonymous)."""
+        asserted ``caller`` (a decoded URI user part; "" when anonymous).
+
+        ``channel`` says where the PIN was typed: the phone (its lines are as they always
+        were) or ``web`` (the portal and API: its security lines end in ``channel=web``). Both
+        count against the same stored failures and locks."""
         now = self._clock()
+        tail = "" if channel == PHONE else " channel=" + _values(channel)[0]
         caller = usable_caller_id(caller)
         who = self._owner(ext)
         key = ext if who is not None else _opaque(ext)
@@ -82,24 +93,27 @@ class LoginService:
         locked = await self._repo.locked_until(keys, now)
         if locked is not None:
             security_log.warning(
-                "login refused: source=%s caller=%s extension=%s reason=locked until=%s",
+                "login refused: source=%s caller=%s extension=%s reason=locked until=%s%s",
                 *_values(peer, caller, shown, _when(locked)),
+                tail,
             )
             return LoginOutcome.LOCKED
         if matches and who is not None:
             await self._repo.clear_failures(key)
-            log.info("login: extension %s from %s", ext, peer)
+            log.info("login: extension %s from %s%s", ext, peer, tail)
             return LoginOutcome.OK
         counts = await self._repo.record_failure(keys, now, self.policy)
         reason = "wrong-pin" if who is not None else "unknown-extension"
         security_log.warning(
-            "login failed: source=%s caller=%s extension=%s reason=%s",
+            "login failed: source=%s caller=%s extension=%s reason=%s%s",
             *_values(peer, caller, shown, reason),
+            tail,
         )
         for lock in counts.locks:
             security_log.warning(
-                "login locked: source=%s caller=%s extension=%s scope=%s until=%s",
+                "login locked: source=%s caller=%s extension=%s scope=%s until=%s%s",
                 *_values(peer, caller, shown, lock.scope.value, _when(lock.until)),
+                tail,
             )
         return LoginOutcome.FAILED
 
