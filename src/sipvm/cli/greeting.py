@@ -10,8 +10,8 @@ from sipvm.app import App
 from sipvm.audio.greeting import MAX_GREETING_S, MAX_UPLOAD_BYTES, UPLOAD_FORMATS
 from sipvm.cli.common import with_app
 from sipvm.cli.output import print_json, print_table
-from sipvm.domain.greetings import Greeting
 from sipvm.services.greetings import KINDS
+from sipvm.views import greeting_json
 
 
 def add_greeting_parser(
@@ -62,7 +62,7 @@ async def _list(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         found = await app.greetings.list(args.inbox)
         if args.json:
-            print_json([_greeting_json(g) for g in found])
+            print_json([greeting_json(g) for g in found])
         else:
             print_table(
                 ["KIND", "SECONDS", "UPLOADED (UTC)", "BY"],
@@ -88,12 +88,3 @@ async def _remove(args: argparse.Namespace) -> int:
         return 0
 
     return await with_app(args, body)
-
-
-def _greeting_json(g: Greeting) -> dict[str, Any]:
-    return {
-        "inbox": g.inbox,
-        "kind": g.kind,
-        "duration_s": g.duration_s,
-        "uploaded_at": g.uploaded_at.isoformat().replace("+00:00", "Z"),
-    }

@@ -11,7 +11,8 @@ from typing import Any
 from sipvm.app import App
 from sipvm.cli.common import with_app
 from sipvm.cli.output import print_json, print_table
-from sipvm.domain.messages import ActionResult, InboxSummary, Message, Outcome
+from sipvm.domain.messages import ActionResult, Outcome
+from sipvm.views import action_text, inbox_json, message_json
 
 
 def add_messages_parsers(
@@ -59,7 +60,7 @@ async def _inboxes(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         found = await app.messages.inboxes(args.member)
         if args.json:
-            print_json([_inbox_json(i) for i in found])
+            print_json([inbox_json(i) for i in found])
         else:
             print_table(
                 ["EXT", "KIND", "NAME", "RIGHTS", "NEW", "OLD"],
@@ -77,7 +78,7 @@ async def _messages(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         found = await app.messages.messages(args.inbox, as_member=args.as_member, limit=args.limit)
         if args.json:
-            print_json([_message_json(m) for m in found])
+            print_json([message_json(m) for m in found])
         else:
             print_table(
                 ["ID", "RECEIVED (UTC)", "CALLER", "NAME", "SECONDS", "URGENT", "PLAYED BY"],
@@ -110,14 +111,6 @@ async def _message_export(args: argparse.Namespace) -> int:
     return await with_app(args, body)
 
 
-_ACTION_WORDS = {
-    "delete": ("deleted", "was already deleted"),
-    "restore": ("restored", "is not deleted"),
-    "mark-played": ("marked played", "was already played"),
-    "mark-new": ("marked new", "is already new"),
-}
-
-
 async def _message_action(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         service = app.messages
@@ -128,12 +121,11 @@ async def _message_action(args: argparse.Namespace) -> int:
             "mark-new": service.mark_new,
         }[args.action]
         result: ActionResult = await run(args.id, as_member=args.as_member)
-        done, already = _ACTION_WORDS[args.action]
         if result.outcome is Outcome.DONE:
-            print(f"message {args.id} {done}")
+            print(action_text(args.action, args.id, result, done=True))
         else:
             # The state asked for already holds: not an error, but say who got there first.
-            print(f"message {args.id} {already}{_by_whom(result)}; nothing changed")
+            print(action_text(args.action, args.id, result, done=False) + "; nothing changed")
         return 0
 
     return await with_app(args, body)
@@ -146,47 +138,3 @@ async def _message_share(args: argparse.Namespace) -> int:
         return 0
 
     return await with_app(args, body)
-
-
-def _by_whom(result: ActionResult) -> str:
-    m = result.message
-    if m is None:
-        return ""
-    if m.deleted and m.deleted_by:
-        return f" (deleted by {m.deleted_by} at {m.deleted_at:%Y-%m-%d %H:%M:%S} UTC)"
-    if m.played and m.played_by:
-        return f" (played by {m.played_by} at {m.played_at:%Y-%m-%d %H:%M:%S} UTC)"
-    return ""
-
-
-def _inbox_json(i: InboxSummary) -> dict[str, Any]:
-    return {
-        "ext": i.ext,
-        "kind": i.kind.value,
-        "name": i.name,
-        "rights": [r.value for r in i.rights],
-        "new": i.new,
-        "old": i.old,
-        "urgent_new": i.urgent_new,
-        "urgent_old": i.urgent_old,
-        "own": i.own,
-    }
-
-
-def _message_json(m: Message) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "inbox": m.inbox,
-        "caller": m.caller,
-        "caller_name": m.caller_name,
-        "called": m.called,
-        "reason": m.reason,
-        "received_at": m.received_at.isoformat().replace("+00:00", "Z"),
-        "duration_s": m.duration_s,
-        "urgent": m.urgent,
-        "played": m.played,
-        "played_by": m.played_by,
-        "played_at": m.played_at.isoformat().replace("+00:00", "Z") if m.played_at else None,
-        "source_id": m.source_id,
-        "shared_by": m.shared_by,
-    }
