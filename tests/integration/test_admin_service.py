@@ -21,11 +21,11 @@ ADMIN = "1001"
 
 @pytest.fixture
 def admin(app: App, clock: FakeClock) -> AdminService:
-    return AdminService(app.directory, app.message_repo, app.routing, app.greetings, clock)
+    return AdminService(app.directory, app.message_repo, app.routing, clock)
 
 
 async def test_non_admins_are_refused_everything(
-    admin: AdminService, deposit: Deposit, tmp_path: Path
+    admin: AdminService, app: App, deposit: Deposit, tmp_path: Path
 ) -> None:
     m = await deposit("2001")
     wav = write_tone_wav(tmp_path / "g.wav", 440.0, 1.0)
@@ -36,12 +36,12 @@ async def test_non_admins_are_refused_everything(
         admin.audit_trail(m.id, by="1002"),
         admin.hours("2001", by="1002"),
         admin.set_hours("2001", "open", by="1002"),
-        admin.greetings("3001", by="1002"),
-        admin.upload_greeting("3001", "business", wav, by="1900"),
-        admin.remove_greeting("3001", "business", by="1099"),
+        app.greetings.list("3001", as_member="1002"),
+        app.greetings.upload("3001", "business", wav, as_member="1900"),
+        app.greetings.remove("3001", "business", as_member="1099"),
     ]
     for call in calls:
-        with pytest.raises(NotPermittedError, match="only an admin user may"):
+        with pytest.raises(NotPermittedError, match=r"only an admin user may|may not manage"):
             await call
 
 
@@ -112,23 +112,40 @@ async def test_hours_override(admin: AdminService, app: App) -> None:
         await admin.hours("1002", by=ADMIN)
 
 
-async def test_greetings_of_a_receptionist(admin: AdminService, app: App, tmp_path: Path) -> None:
-    assert admin.greeting_kinds("3001", by=ADMIN) == (
+async def test_greetings_of_a_receptionist(app: App, tmp_path: Path) -> None:
+    greetings = app.greetings
+    assert greetings.kinds_for("3001", as_member=ADMIN) == (
         "business", "closed", "holiday", "menu-main", "menu-branch",
         "unavailable", "busy", "temporary", "name",
     )  # fmt: skip
-    assert "menu-main" not in admin.greeting_kinds("2001", by=ADMIN)
+    assert "menu-main" not in greetings.kinds_for("2001", as_member=ADMIN)
     wav = write_tone_wav(tmp_path / "g.wav", 440.0, 1.0)
-    greeting = await admin.upload_greeting("3001", "holiday", wav, by=ADMIN)
+    greeting = await greetings.upload("3001", "holiday", wav, as_member=ADMIN)
     assert greeting.uploaded_by == ADMIN and greeting.kind == "holiday"
-    assert [g.kind for g in await admin.greetings("3001", by=ADMIN)] == ["holiday"]
-    assert (await admin.greeting_file("3001", "holiday", by=ADMIN)).is_file()
-    assert await app.greetings.path_for("3001", "holiday") is not None  # callers hear it
-    with pytest.raises(InvalidFieldsError, match="kind: inbox 2001 has no greeting 'menu-main'"):
-        await admin.upload_greeting("2001", "menu-main", wav, by=ADMIN)
-    with pytest.raises(InvalidInputError, match="its owner manages its greetings"):
-        await admin.upload_greeting("1002", "unavailable", wav, by=ADMIN)
-    removed = await admin.remove_greeting("3001", "holiday", by=ADMIN)
+    assert [g.kind for g in await greetings.list("3001", as_member=ADMIN)] == ["holiday"]
+    assert (await greetings.file_for("3001", "holiday", as_member=ADMIN)).is_file()
+    assert await greetings.path_for("3001", "holiday") is not None  # callers hear it
+    with pytest.raises(InvalidFieldsError, match="kind: inbox 2001 has no menu-main greeting"):
+        await greetings.upload("2001", "menu-main", wav, as_member=ADMIN)
+    removed = await greetings.remove("3001", "holiday", as_member=ADMIN)
     assert removed.kind == "holiday"
     with pytest.raises(NotFoundError, match="inbox 3001 has no holiday greeting"):
-        await admin.greeting_file("3001", "holiday", by=ADMIN)
+        await greetings.file_for("3001", "holiday", as_member=ADMIN)
+
+
+async def test_owners_record_their_own_greetings_and_nobody_else(app: App, tmp_path: Path) -> None:
+    greetings = app.greetings
+    wav = write_tone_wav(tmp_path / "g.wav", 440.0, 1.0)
+    assert greetings.kinds_for("1002", as_member="1002") == (
+        "unavailable", "busy", "temporary", "name",
+    )  # fmt: skip
+    mine = await greetings.upload("1002", "temporary", wav, as_member="1002")
+    assert mine.uploaded_by == "1002"
+    with pytest.raises(InvalidFieldsError, match="kind: inbox 1002 has no business greeting"):
+        await greetings.upload("1002", "business", wav, as_member="1002")
+    for member, inbox in (("1001", "1002"), ("1003", "1002"), ("1002", "2001")):
+        with pytest.raises(NotPermittedError, match=f"{member} may not manage the greetings"):
+            await greetings.upload(inbox, "unavailable", wav, as_member=member)
+    with pytest.raises(NotPermittedError):
+        await greetings.file_for("1002", "temporary", as_member="1001")
+    await greetings.remove("1002", "temporary", as_member="1002")

@@ -1,6 +1,6 @@
 """What only admins may do beyond the directory: every inbox with its messages, hours overrides,
-the greetings of queues, auto receptionists and groups, deleted messages within their restore
-window, and a message's audit trail.
+deleted messages within their restore window, and a message's audit trail. (The greetings of
+queues, auto receptionists and groups: ``GreetingService`` with ``as_member``.)
 
 Each method checks that ``by`` is an admin user (``domain.rights.require_admin``), then asks
 the service that does the work; the ``sipvm`` command, run by whoever holds the data
@@ -12,26 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from sipvm.domain.greetings import Greeting
 from sipvm.domain.messages import Message
 from sipvm.domain.model import Extension, ext_sort_key
 from sipvm.domain.rights import require_admin
 from sipvm.domain.routing import Override
-from sipvm.errors import InvalidFieldsError, InvalidInputError, NotFoundError
+from sipvm.errors import InvalidFieldsError, NotFoundError
 from sipvm.services.deposits import RESTORE_WINDOW
 from sipvm.services.directory import DirectoryService
-from sipvm.services.greetings import GreetingService
 from sipvm.services.routing import Now, RoutingService
 from sipvm.storage.messages import AuditEntry, SqliteMessageRepo
-
-PERIOD_KINDS = ("business", "closed", "holiday")
-"""Greetings of a queue's, auto receptionist's or group's periods (auto receptionists say
-them when called directly; a route ``message`` plays them)."""
-
-DEPOSIT_KINDS = ("unavailable", "busy", "temporary", "name")
-"""Greetings callers hear before leaving a message in an inbox (``name`` is said by menus)."""
 
 
 @dataclass(frozen=True)
@@ -59,13 +49,11 @@ class AdminService:
         directory: DirectoryService,
         messages: SqliteMessageRepo,
         routing: RoutingService,
-        greetings: GreetingService,
         clock: Callable[[], datetime],
     ) -> None:
         self._directory = directory
         self._messages = messages
         self._routing = routing
-        self._greetings = greetings
         self._clock = clock
 
     # -- inboxes and messages --------------------------------------------------------------
@@ -127,42 +115,6 @@ class AdminService:
             )
         return await self._routing.set_override(inbox, mode, by=by)
 
-    # -- greetings -------------------------------------------------------------------------
-
-    def greeting_kinds(self, inbox: str, *, by: str) -> tuple[str, ...]:
-        """The greeting kinds an admin manages for a queue, auto receptionist or group: its
-        periods', the deposit greetings, and for an auto receptionist one per menu."""
-        self._admin(by, "manage greetings")
-        entry = self._routed(inbox)
-        menus: tuple[str, ...] = ()
-        routing = entry.routing
-        if routing is not None and routing.menu is not None:
-            menus = ("menu-main", *(f"menu-{name}" for name in sorted(routing.submenus)))
-        return (*PERIOD_KINDS, *menus, *DEPOSIT_KINDS)
-
-    async def greetings(self, inbox: str, *, by: str) -> list[Greeting]:
-        """The greetings in force of a queue, auto receptionist or group."""
-        self.greeting_kinds(inbox, by=by)
-        return await self._greetings.list(inbox)
-
-    async def upload_greeting(self, inbox: str, kind: str, src: Path, *, by: str) -> Greeting:
-        """Convert ``src`` and make it the ``kind`` greeting of a queue, AR or group."""
-        self._kind(inbox, kind, by)
-        return await self._greetings.upload(inbox, kind, src, by=by)
-
-    async def remove_greeting(self, inbox: str, kind: str, *, by: str) -> Greeting:
-        """Remove a greeting: callers hear the built-in one again."""
-        self.greeting_kinds(inbox, by=by)  # any kind: also one of a submenu removed since
-        return await self._greetings.remove(inbox, kind)
-
-    async def greeting_file(self, inbox: str, kind: str, *, by: str) -> Path:
-        """The file of a greeting in force, to listen to it."""
-        self.greeting_kinds(inbox, by=by)
-        path = await self._greetings.path_for(inbox, kind)
-        if path is None:
-            raise NotFoundError(f"inbox {inbox} has no {kind} greeting")
-        return path
-
     # -- helpers ---------------------------------------------------------------------------
 
     def _admin(self, by: str, doing: str) -> None:
@@ -173,26 +125,6 @@ class AdminService:
         if found is None:
             raise NotFoundError(f"there is no inbox {ext}")
         return found
-
-    def _routed(self, ext: str) -> Extension:
-        entry = self._inbox(ext)
-        if not entry.kind.has_routing:
-            raise InvalidInputError(
-                f"{ext} is a {entry.kind.value.replace('_', ' ')}: its owner manages its "
-                "greetings; admins manage those of call queues, auto receptionists and shared "
-                "line groups"
-            )
-        return entry
-
-    def _kind(self, inbox: str, kind: str, by: str) -> None:
-        kinds = self.greeting_kinds(inbox, by=by)
-        if kind not in kinds:
-            raise InvalidFieldsError(
-                {
-                    "kind": f"inbox {inbox} has no greeting {kind!r}; its greetings: "
-                    + ", ".join(kinds)
-                }
-            )
 
 
 def _by_ext(e: Extension) -> tuple[int, str]:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Final
 
 from sipvm.audio.greeting import GreetingInfo, convert_greeting
-from sipvm.domain.greetings import Greeting
-from sipvm.errors import InvalidInputError, NotFoundError
+from sipvm.domain.greetings import Greeting, managed_greetings
+from sipvm.errors import InvalidFieldsError, InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.fsutil import fsync_dir
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import new_uid
@@ -74,8 +74,13 @@ class GreetingService:
         self._clock = clock
         self._convert = convert
 
-    async def upload(self, inbox: str, kind: str, src: Path, *, by: str = "admin") -> Greeting:
+    async def upload(
+        self, inbox: str, kind: str, src: Path, *, by: str = "admin", as_member: str | None = None
+    ) -> Greeting:
         """Convert ``src`` and make it the inbox's ``kind`` greeting.
+
+        With ``as_member`` (the portal, the phone), only a greeting that member may record
+        (``domain.greetings.managed_greetings``), uploaded by it.
 
         The old greeting stays in force (row and file) until the new file is durable and its row
         committed; then the old file is deleted. A refused or failed upload changes nothing.
@@ -84,8 +89,19 @@ class GreetingService:
             NotFoundError: there is no inbox ``inbox``.
             InvalidInputError: ``kind`` is not a greeting kind, or ``src`` cannot be a greeting
                 (``GreetingRejectedError``, with the reason).
+            NotPermittedError: ``as_member`` may not record the inbox's greetings.
         """
         self._check(inbox, kind)
+        if as_member is not None:
+            kinds = self.kinds_for(inbox, as_member=as_member)
+            if kind not in kinds:
+                raise InvalidFieldsError(
+                    {
+                        "kind": f"inbox {inbox} has no {kind} greeting to record; its greetings: "
+                        + ", ".join(kinds)
+                    }
+                )
+            by = as_member
         rel = f"{GREETINGS_DIR}/{inbox}/{kind}-{new_uid()}.wav"
         dst = self._path(rel)
         await asyncio.to_thread(self._make_dir, dst.parent)
@@ -118,20 +134,40 @@ class GreetingService:
         )
         return greeting
 
-    async def list(self, inbox: str) -> list[Greeting]:
-        """The inbox's greetings in force, in :data:`KINDS` order."""
+    def kinds_for(self, inbox: str, *, as_member: str) -> tuple[str, ...]:
+        """The greeting kinds ``as_member`` may record for ``inbox``; NotPermittedError when
+        none (the owner records a user's or common area's, an admin a queue's, AR's or
+        group's)."""
         self._check(inbox, None)
+        kinds = managed_greetings(self._directory.current, as_member, inbox)
+        if not kinds:
+            raise NotPermittedError(
+                f"{as_member} may not manage the greetings of inbox {inbox}: owners record "
+                "their own, admins those of call queues, auto receptionists and shared line "
+                "groups"
+            )
+        return kinds
+
+    async def list(self, inbox: str, *, as_member: str | None = None) -> list[Greeting]:
+        """The inbox's greetings in force, in :data:`KINDS` order (with ``as_member``: only
+        for a member who manages them)."""
+        self._check(inbox, None)
+        if as_member is not None:
+            self.kinds_for(inbox, as_member=as_member)
         found = await self._repo.list(inbox)
         return sorted(found, key=lambda g: KINDS.index(g.kind) if g.kind in KINDS else len(KINDS))
 
-    async def remove(self, inbox: str, kind: str) -> Greeting:
+    async def remove(self, inbox: str, kind: str, *, as_member: str | None = None) -> Greeting:
         """Remove a greeting (callers hear the system greeting again); returns what was removed.
 
         Raises:
             NotFoundError: no such inbox, or it has no greeting of that kind.
             InvalidInputError: ``kind`` is not a greeting kind.
+            NotPermittedError: ``as_member`` (when given) does not manage its greetings.
         """
         self._check(inbox, kind)
+        if as_member is not None:
+            self.kinds_for(inbox, as_member=as_member)  # any kind: also a submenu's gone since
         removed = await self._repo.remove(inbox, kind)
         if removed is None:
             raise NotFoundError(
@@ -141,6 +177,15 @@ class GreetingService:
         await asyncio.to_thread(self._delete, removed.audio)
         log.info("inbox %s: %s greeting removed", inbox, kind)
         return removed
+
+    async def file_for(self, inbox: str, kind: str, *, as_member: str) -> Path:
+        """The file of a greeting in force, for a member who manages it to listen to."""
+        self._check(inbox, kind)
+        self.kinds_for(inbox, as_member=as_member)
+        path = await self.path_for(inbox, kind)
+        if path is None:
+            raise NotFoundError(f"inbox {inbox} has no {kind} greeting")
+        return path
 
     async def path_for(self, inbox: str, kind: str) -> Path | None:
         """The file of the inbox's ``kind`` greeting in force, or None (the deposit flow asks)."""
