@@ -13,6 +13,8 @@ from pathlib import Path
 from sipvm.domain.lockout import LockoutPolicy
 from sipvm.flows.ports import Prompts
 from sipvm.flows.session import MenuServices
+from sipvm.services.access import AccessService
+from sipvm.services.admin import AdminService
 from sipvm.services.deposits import DepositService
 from sipvm.services.directory import DirectoryService
 from sipvm.services.greetings import GreetingService
@@ -75,6 +77,10 @@ class App:
     routing: RoutingService
     sessions: SessionService
     """Web sign-ins and API tokens."""
+    access: AccessService
+    """Admins' edits of member lists, policies and roles (new directory revisions)."""
+    admin: AdminService
+    """Admin-only views and actions: every inbox, deleted messages, audit trails, hours."""
     message_repo: SqliteMessageRepo
     """The messages themselves: the notifier reads counts and audio through it."""
     notify_repo: SqliteNotifyRepo
@@ -101,6 +107,7 @@ class App:
         message_repo = SqliteMessageRepo(db)
         directory = await DirectoryService.load(SqliteDirectoryRepo(db), clock)
         logins = LoginService(directory, SqliteLoginRepo(db), clock, policy=lockout)
+        routing = RoutingService(directory, SqliteOverrideRepo(db), clock)
         return cls(
             data_dir=data_dir,
             db=db,
@@ -110,10 +117,12 @@ class App:
             deposits=DepositService(directory, message_repo, files, clock),
             greetings=GreetingService(directory, SqliteGreetingRepo(db), data_dir, clock),
             logins=logins,
-            routing=RoutingService(directory, SqliteOverrideRepo(db), clock),
+            routing=routing,
             sessions=SessionService(
                 directory, logins, SqliteWebAuthRepo(db), clock, idle=session_idle
             ),
+            access=AccessService(directory),
+            admin=AdminService(directory, message_repo, routing, clock),
             message_repo=message_repo,
             notify_repo=SqliteNotifyRepo(db),
         )

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 from sipvm.domain.greetings import Greeting
 from sipvm.domain.messages import ActionResult, InboxSummary, Message
+from sipvm.domain.routing import action_name
+from sipvm.services.routing import Now
 
 
 def utc_text(moment: datetime) -> str:
@@ -57,6 +59,19 @@ def greeting_json(g: Greeting) -> dict[str, Any]:
         "kind": g.kind,
         "duration_s": g.duration_s,
         "uploaded_at": utc_text(g.uploaded_at),
+    }
+
+
+def hours_json(now: Now) -> dict[str, Any]:
+    """Where a queue's, AR's or group's schedule stands: period, override, route, until when."""
+    return {
+        "ext": now.ext,
+        "period": now.period.value,
+        "holiday": now.holiday.name if now.holiday else None,
+        "override": now.override.value,
+        "route": {"action": action_name(now.route), **vars(now.route)},
+        "until": utc_text(now.until) if now.until else None,
+        "timezone": now.zone,
     }
 
 

@@ -22,7 +22,7 @@ ADMIN = "1001"  # Alice, admin in the example directory
 
 @pytest.fixture
 def access(app: App) -> AccessService:
-    return AccessService(app.directory)
+    return app.access
 
 
 def exported_members(app: App, inbox: str) -> list[dict[str, object]]:
@@ -147,7 +147,7 @@ async def test_an_edit_on_a_stale_revision_is_refused(
     # Someone else applies a change meanwhile (another process: the file, another admin).
     other = await App.open(app.data_dir, clock=clock)
     try:
-        await AccessService(other.directory).remove_member("2001", "1900", by=ADMIN)
+        await other.access.remove_member("2001", "1900", by=ADMIN)
     finally:
         await other.close()
     with pytest.raises(ConflictError, match="the directory changed since you read it"):

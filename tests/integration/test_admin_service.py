@@ -20,8 +20,8 @@ ADMIN = "1001"
 
 
 @pytest.fixture
-def admin(app: App, clock: FakeClock) -> AdminService:
-    return AdminService(app.directory, app.message_repo, app.routing, clock)
+def admin(app: App) -> AdminService:
+    return app.admin
 
 
 async def test_non_admins_are_refused_everything(

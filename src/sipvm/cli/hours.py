@@ -12,6 +12,7 @@ from sipvm.cli.common import with_app
 from sipvm.cli.output import print_json
 from sipvm.domain.routing import Override, action_name
 from sipvm.services.routing import Now
+from sipvm.views import hours_json
 
 
 def add_hours_parser(
@@ -43,7 +44,7 @@ async def _show(args: argparse.Namespace) -> int:
     async def body(app: App) -> int:
         now = await app.routing.now(args.inbox, until=True)
         if args.json:
-            print_json(_now_json(now))
+            print_json(hours_json(now))
         else:
             print(_describe(now))
         return 0
@@ -77,15 +78,3 @@ def _route_text(now: Now) -> str:
     route = now.route
     fields = ", ".join(f"{k}={v}" for k, v in vars(route).items())
     return action_name(route) + (f" ({fields})" if fields else "")
-
-
-def _now_json(now: Now) -> dict[str, Any]:
-    return {
-        "ext": now.ext,
-        "period": now.period.value,
-        "holiday": now.holiday.name if now.holiday else None,
-        "override": now.override.value,
-        "route": {"action": action_name(now.route), **vars(now.route)},
-        "until": now.until.isoformat().replace("+00:00", "Z") if now.until else None,
-        "timezone": now.zone,
-    }
