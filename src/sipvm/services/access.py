@@ -80,6 +80,11 @@ class AccessService:
         directory, rev = await self._in_force(by, "see access member lists")
         return _access_list(directory, rev, inbox)
 
+    async def directory(self, *, by: str) -> tuple[int, Directory]:
+        """The directory revision in force and its directory (to export it)."""
+        directory, rev = await self._in_force(by, "see the directory")
+        return rev, directory
+
     async def roles(self, *, by: str) -> tuple[int, tuple[Role, ...]]:
         """The directory revision and its roles."""
         directory, rev = await self._in_force(by, "see roles")
