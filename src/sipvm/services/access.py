@@ -293,8 +293,7 @@ def _kind_name(kind: Kind) -> str:
 
 def _a(kind: Kind) -> str:
     """The kind's name with its article ("an auto receptionist")."""
-    name = _kind_name(kind)
-    return ("an " if name[0] in "aeiou" else "a ") + name
+    return ("an " if kind is Kind.AUTO_RECEPTIONIST else "a ") + _kind_name(kind)
 
 
 def _member_problem(kinds: Mapping[str, Kind], member: Any) -> tuple[str | None, str]:
