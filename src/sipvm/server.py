@@ -111,6 +111,7 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | N
         try:
             return await run_pool(settings, front, config, stop)
         finally:
+            hub.close()
             await web.stop()
             await _cancel(background)
     finally:
@@ -150,7 +151,8 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
             web = await start_web(app, settings, hub)
         await stop.wait()
         log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
-        if web is not None:
+        if web is not None and hub is not None:
+            hub.close()  # open pages' event streams end now, not at the grace time
             await web.stop()
         # Notifications stop first: the next start resends every lamp and queues any email
         # for messages left meanwhile (the notifier's cursors are stored).

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from sipvm.audio.convert import export_audio, join_recordings
+from sipvm.domain.caller_id import CONTROL_CHARACTERS
 from sipvm.domain.messages import ActionResult, InboxSummary, Message, NewMessage, Outcome
 from sipvm.domain.model import Extension, Right, sorted_rights
 from sipvm.domain.rights import accessible_inboxes, require
@@ -24,6 +25,18 @@ from sipvm.storage.audio_files import AudioFiles, new_uid
 from sipvm.storage.messages import SqliteMessageRepo
 
 log = logging.getLogger(__name__)
+
+#: The longest note a share may carry, in characters.
+MAX_NOTE = 500
+
+
+def note_problem(note: str) -> str | None:
+    """Why a share's note cannot be kept, or None."""
+    if len(note) > MAX_NOTE:
+        return f"a note may be at most {MAX_NOTE} characters long, not {len(note)}"
+    if CONTROL_CHARACTERS.search(note):
+        return "a note must be one line of text, without control characters"
+    return None
 
 
 class MessageService:
@@ -108,6 +121,12 @@ class MessageService:
             )
         return result.message, self._files.path(result.message.audio)
 
+    async def audio(self, message_id: int, *, as_member: str) -> tuple[Message, Path]:
+        """The message and its audio file, for a member with the play right, without marking
+        it played (the rest of a playback already started with ``listen``)."""
+        message = await self._checked(message_id, as_member, Right.PLAY)
+        return message, self._files.path(message.audio)
+
     async def mark_played(self, message_id: int, *, as_member: str) -> ActionResult:
         """Played for every member (the state is shared)."""
         await self._checked(message_id, as_member, Right.PLAY)
@@ -140,13 +159,24 @@ class MessageService:
         return await self._repo.restore(message_id, by=as_member, at=self._clock())
 
     async def share(
-        self, message_id: int, *, as_member: str, to: str, comment: Path | None = None
+        self,
+        message_id: int,
+        *,
+        as_member: str,
+        to: str,
+        comment: Path | None = None,
+        note: str = "",
     ) -> Message:
         """Give inbox ``to`` a copy with its own played state; audited as a share.
 
         With ``comment`` (a recording), the copy plays the comment first, then the original
-        (Asterisk's "forward with prepend").
+        (Asterisk's "forward with prepend"). A ``note`` (text, from the portal) is kept with
+        the share in the audit trail.
         """
+        note = note.strip()
+        problem = note_problem(note)
+        if problem is not None:
+            raise InvalidInputError(f"the note was refused: {problem}")
         message = await self._checked(message_id, as_member, Right.SHARE)
         target = self._directory.current.get(to)
         if target is None:
@@ -180,7 +210,7 @@ class MessageService:
             source_id=message.id,
             shared_by=as_member,
         )
-        shared = await self._repo.insert_share(copy, source=message, by=as_member)
+        shared = await self._repo.insert_share(copy, source=message, by=as_member, note=note)
         log.info(
             "message %s shared by %s to inbox %s as %s%s",
             message.id,

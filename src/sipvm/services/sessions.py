@@ -84,8 +84,11 @@ class SessionService:
         log.info("web session started for %s from %s", ext, peer)
         return token, who
 
-    async def session(self, token: str) -> SignedIn | None:
-        """The member whose session ``token`` is, or None (unknown, expired, member gone)."""
+    async def session(self, token: str, *, touch: bool = True) -> SignedIn | None:
+        """The member whose session ``token`` is, or None (unknown, expired, member gone).
+
+        A request uses the session (``touch``: its idle time starts again); an open event
+        stream checking it is still there does not."""
         key = secret_hash(token)
         stored = await self._repo.session(key)
         if stored is None:
@@ -98,7 +101,7 @@ class SessionService:
         if who is None:
             await self._repo.remove_session(key)
             return None
-        if now - stored.seen_at >= self._touch_every:
+        if touch and now - stored.seen_at >= self._touch_every:
             await self._repo.touch_session(key, now)
         return SignedIn(who, "session")
 

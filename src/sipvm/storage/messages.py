@@ -51,8 +51,11 @@ class SqliteMessageRepo:
         async with self._db.transaction() as conn:
             return await _insert(conn, new, actor=actor, action=action)
 
-    async def insert_share(self, copy: NewMessage, *, source: Message, by: str) -> Message:
-        """Store a shared copy and audit the share on both messages, in one transaction."""
+    async def insert_share(
+        self, copy: NewMessage, *, source: Message, by: str, note: str = ""
+    ) -> Message:
+        """Store a shared copy and audit the share on both messages, in one transaction (the
+        share's line keeps the sharer's ``note``, if any)."""
         async with self._db.transaction() as conn:
             message = await _insert(conn, copy, actor=by, action="share-in")
             await write_audit(
@@ -62,7 +65,7 @@ class SqliteMessageRepo:
                 "share",
                 source.id,
                 source.inbox,
-                f"to {copy.inbox} (message {message.id})",
+                f"to {copy.inbox} (message {message.id})" + (f"; note: {note}" if note else ""),
             )
         return message
 

@@ -20,18 +20,31 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
+from sipvm.audio.greeting import MAX_UPLOAD_BYTES
 from sipvm.domain.credentials import csrf_for, csrf_matches
 from sipvm.errors import NotPermittedError, NotSignedInError
 from sipvm.services.sessions import SignedIn
 from sipvm.web.context import services
 from sipvm.web.viewer import Viewer
 
-__all__ = ["COOKIE", "CSRF_HEADER", "Viewer", "changing", "router", "signed_in", "start_session"]
+__all__ = [
+    "COOKIE",
+    "CSRF_HEADER",
+    "Viewer",
+    "changing",
+    "end_session",
+    "router",
+    "signed_in",
+    "start_session",
+    "still_signed_in",
+]
 
 COOKIE = "sipvm_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: The largest form whose ``csrf`` field is looked for: a greeting upload and its fields.
+MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 
 NOT_SIGNED_IN = "you are not signed in; sign in with your extension and PIN"
 SESSION_ENDED = (
@@ -84,17 +97,43 @@ async def signed_in(request: Request) -> Viewer:
     return _viewer(found, csrf_for(cookie))
 
 
+async def still_signed_in(request: Request) -> bool:
+    """Whether the request's session or token still signs its member in (an open event stream
+    asks now and then; this does not count as using the session)."""
+    sessions = services(request).sessions
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return await sessions.bearer(authorization.strip().partition(" ")[2].strip()) is not None
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return False
+    return await sessions.session(cookie, touch=False) is not None
+
+
 async def changing(request: Request, viewer: Annotated[Viewer, Depends(signed_in)]) -> Viewer:
-    """``signed_in`` for a change: a cookie session must also show its CSRF token (403)."""
+    """``signed_in`` for a change: a cookie session must also show its CSRF token (403).
+
+    The token may come as a ``csrf`` field of a form (a page without script) when the form
+    declares its length and is no larger than an upload may be: nothing bigger is read before
+    the token is checked."""
     if viewer.via == "session":
         given = request.headers.get(CSRF_HEADER)
-        if given is None and request.headers.get("content-type", "").startswith(_FORMS):
+        if given is None and _small_form(request):
             form = await request.form()
             field = form.get(CSRF_FIELD)
             given = field if isinstance(field, str) else None
         if not csrf_matches(request.cookies.get(COOKIE, ""), given):
             raise NotPermittedError(NO_CSRF)
     return viewer
+
+
+def _small_form(request: Request) -> bool:
+    declared = request.headers.get("content-length", "")
+    return (
+        request.headers.get("content-type", "").startswith(_FORMS)
+        and declared.isdigit()
+        and int(declared) <= MAX_FORM_BYTES
+    )
 
 
 async def start_session(request: Request, response: Response, ext: str, pin: str) -> Viewer:

@@ -39,7 +39,7 @@ KEEPALIVE_S = 15.0
 FOLLOW_S = 0.25
 
 
-@dataclass
+@dataclass(eq=False)  # kept in a set: each stream is itself
 class _Stream:
     viewer: Viewer
     queue: asyncio.Queue[dict[str, Any] | None] = field(
