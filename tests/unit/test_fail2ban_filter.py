@@ -150,3 +150,28 @@ async def test_fail2ban_itself_agrees(
     )
     # Five failures lock the extension; the rest are refusals: every line names the peer.
     assert done.stdout.split() == [PEER] * len(FORGED_CALLERS)
+
+
+async def test_web_sign_in_failures_are_found_too(
+    app: App, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.INFO)
+    for _ in range(5):
+        await app.logins.login("1001", "999111", peer=PEER, channel="web")
+    await app.logins.login("1001", "482916", peer=PEER, channel="web")  # locked now
+    await app.logins.login("7777", "999111", peer="192.0.2.9", channel="web")
+    lines = lines_of(caplog.records)
+    security = [line for line in lines if "sipvm.security" in line]
+    assert security and all(line.endswith(" channel=web") for line in security)
+    assert Fail2ban().hosts(lines) == [PEER] * 6 + ["192.0.2.9"]
+    if shutil.which("fail2ban-regex") is not None:
+        log = tmp_path / "sipvm.log"
+        log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        done = subprocess.run(
+            ["fail2ban-regex", "-o", "ip", str(log), str(FILTER)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert done.stdout.split() == [PEER] * 6 + ["192.0.2.9"]
