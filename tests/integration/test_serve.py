@@ -138,7 +138,7 @@ def test_readme_commands_are_what_ci_runs() -> None:
     readme = (repo / "README.md").read_text().splitlines()
     commands = [line for line in readme[:20] if line.startswith("apt-get update")]
     assert len(commands) == 2, "the README opens with two commands"
-    assert commands[0].endswith("sipvm serve")
+    assert commands[0].endswith("sipvm serve --http-port 8080")
     ci = (repo / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci, "the README's test command is what .ci/run runs"
 
