@@ -5,12 +5,15 @@ directory export` shows the grant), refusals, hours, deleted messages and audit 
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 import shutil
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +131,17 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         assert code == 0, "\n".join(server.log[-30:])
 
 
+def mail_to(smtp: Inbox, address: str, timeout: float = 30) -> list[EmailMessage]:
+    """The emails to ``address``, once at least one has arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = smtp.to(address)
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"no email to {address} within {timeout} s")
+
+
 def exported(server: Server) -> dict[str, Any]:
     result = server.cli("directory", "export")
     assert result.returncode == 0, result.stderr
@@ -194,8 +208,7 @@ def test_a_member_added_sees_the_inbox_and_is_emailed(portal: Portal) -> None:
             ("1004", ["play", "download", "delete", "share"]),
             ("2001", ["play"]),
         ]
-    mail = portal.smtp.wait(1)
-    granted = [m for rcpt, m in mail if "dan@example.test" in rcpt]
+    granted = mail_to(portal.smtp, "dan@example.test")
     assert len(granted) == 1
     assert "You now have access to voicemail: Sales" in granted[0]["Subject"]
     assert {"member": "1004", "rights": ["play"]} in members_in_file(
@@ -343,3 +356,116 @@ def test_roles_admin_flag_and_a_bearer_token(portal: Portal) -> None:
         assert integration.get("/api/v1/roles").json() == []
     with portal.client("1003") as carol:
         assert carol.get("/api/v1/inboxes/2001/hours").status_code == 200  # admin now
+
+
+# -- the admin pages (plain HTML forms with the session's CSRF token) -------------------------
+
+
+def form_value(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found is not None, f"no field {name}"
+    return found.group(1)
+
+
+def problem_by(page: str, field: str) -> str:
+    found = re.search(rf'<p class="error" id="error-{re.escape(field)}"[^>]*>([^<]*)</p>', page)
+    assert found is not None, f"no problem shown by {field}"
+    return html.unescape(found.group(1))
+
+
+def test_admin_pages_are_for_admins(portal: Portal) -> None:
+    with portal.client() as anonymous:
+        answer = anonymous.get("/admin/inboxes/2001")
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/signin?next=%2Fadmin%2Finboxes%2F2001"
+    with portal.client("1002") as bob:
+        answer = bob.get("/admin")
+        assert answer.status_code == 403
+        assert "only an admin user may see every inbox" in answer.text
+        answer = bob.post("/admin/inboxes/2001/hours", data={"override": "closed"})
+        assert answer.status_code == 403  # no CSRF token, and no admin anyway
+
+
+def test_the_member_form_saves_a_revision_or_shows_each_problem(portal: Portal) -> None:
+    with portal.client("1001") as alice:
+        page = alice.get("/admin/inboxes/1003")
+        assert page.status_code == 200 and 'id="members-form"' in page.text
+        csrf, rev = form_value(page.text, "csrf"), form_value(page.text, "rev")
+        answer = alice.post(
+            "/admin/inboxes/1003/members",
+            data={"csrf": csrf, "rev": rev, "member-new": "1099", "right-new": ["play"]},
+        )
+        assert answer.status_code == 400
+        assert problem_by(answer.text, "member-new") == "1099 is not in the directory"
+        answer = alice.post(
+            "/admin/inboxes/1003/members",
+            data={"csrf": csrf, "rev": rev, "member-new": "1002", "right-new": []},
+        )
+        assert answer.status_code == 400
+        assert problem_by(answer.text, "right-new").startswith("give at least one of play")
+        answer = alice.post(
+            "/admin/inboxes/1003/members",
+            data={"csrf": csrf, "rev": rev, "member-new": "1002", "right-new": ["download"]},
+        )
+        assert answer.status_code == 303, answer.text
+        saved = alice.get(answer.headers["location"])
+        assert "Access member list saved" in saved.text
+        assert 'data-member="1002"' in saved.text
+        # The old page's form, sent again, is refused: the directory moved on.
+        stale = alice.post(
+            "/admin/inboxes/1003/members", data={"csrf": csrf, "rev": rev, "member-new": ""}
+        )
+        assert stale.status_code == 409 and "the directory changed" in stale.text
+    with portal.client("1002") as bob:
+        inboxes = {i["ext"]: i["rights"] for i in bob.get("/api/v1/inboxes").json()}
+        assert inboxes["1003"] == ["play", "download"]
+
+
+def test_restore_from_the_page_and_read_the_trail(portal: Portal, tmp_path: Path) -> None:
+    message_id = seed_message(portal.server, tmp_path, "1004")
+    deleted = portal.server.cli("message", "delete", str(message_id), "--as", "1004")
+    assert deleted.returncode == 0, deleted.stderr
+    with portal.client("1001") as alice:
+        page = alice.get("/admin/inboxes/1004")
+        assert f'id="deleted-{message_id}"' in page.text
+        answer = alice.post(
+            f"/admin/messages/{message_id}/restore", data={"csrf": form_value(page.text, "csrf")}
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/admin/inboxes/1004?saved=restored#deleted"
+        page = alice.get(answer.headers["location"])
+        assert "Message restored for everyone" in page.text
+        assert f'id="deleted-{message_id}"' not in page.text
+        trail = alice.get(f"/admin/messages/{message_id}")
+        assert trail.status_code == 200
+        whats = re.findall(r'<td data-label="What">([^<]*)</td>', trail.text)
+        assert [w for w in whats if w != "emailed about it"] == [
+            "left a message",
+            "deleted it",
+            "restored it",
+        ]
+
+
+def test_a_greeting_uploaded_from_the_page(portal: Portal, tmp_path: Path) -> None:
+    wav = write_tone_wav(tmp_path / "holiday.wav", 550.0, 1.0).read_bytes()
+    with portal.client("1001") as alice:
+        page = alice.get("/admin/inboxes/3001")
+        csrf = form_value(page.text, "csrf")
+        answer = alice.post(
+            "/admin/inboxes/3001/greetings/holiday",
+            data={"csrf": csrf},
+            files={"file": ("notes.txt", b"not audio at all", "text/plain")},
+        )
+        assert answer.status_code == 400
+        problem = problem_by(answer.text, "greeting-holiday")
+        assert problem.startswith("'notes.txt' is not an audio file")  # not a server path
+        answer = alice.post(
+            "/admin/inboxes/3001/greetings/holiday",
+            data={"csrf": csrf},
+            files={"file": ("holiday.wav", wav, "audio/wav")},
+        )
+        assert answer.status_code == 303
+        page = alice.get(answer.headers["location"])
+        assert 'src="/api/v1/inboxes/3001/greetings/holiday"' in page.text
+        heard = alice.get("/api/v1/inboxes/3001/greetings/holiday")
+        assert heard.status_code == 200 and heard.content[:4] == b"RIFF"

@@ -87,6 +87,11 @@ class AdminService:
         found.sort(key=lambda m: (m.deleted_at, m.id), reverse=True)
         return [DeletedMessage(m, m.deleted_at + RESTORE_WINDOW) for m in found if m.deleted_at]
 
+    async def message(self, message_id: int, *, by: str) -> Message | None:
+        """A message of any inbox, deleted or not (None once purged or never stored)."""
+        self._admin(by, "see the messages of every inbox")
+        return await self._messages.get(message_id)
+
     async def audit_trail(self, message_id: int, *, by: str) -> list[AuditEntry]:
         """Who did what to a message and when, oldest first (deleted messages too)."""
         self._admin(by, "see audit trails")
