@@ -9,6 +9,7 @@ import html
 import json
 import re
 import shutil
+import socket
 import time
 import tomllib
 from collections.abc import Iterator
@@ -469,3 +470,24 @@ def test_a_greeting_uploaded_from_the_page(portal: Portal, tmp_path: Path) -> No
         assert 'src="/api/v1/inboxes/3001/greetings/holiday"' in page.text
         heard = alice.get("/api/v1/inboxes/3001/greetings/holiday")
         assert heard.status_code == 200 and heard.content[:4] == b"RIFF"
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(portal: Portal) -> None:
+    with portal.client("1001") as alice:
+        cookie = "; ".join(f"{k}={v}" for k, v in alice.cookies.items())
+        csrf = alice.headers["X-CSRF-Token"]
+    host, port = portal.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            (
+                "POST /admin/inboxes/3001/greetings/closed HTTP/1.1\r\n"
+                f"Host: {host}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
+                "Content-Type: multipart/form-data; boundary=x\r\n"
+                "Content-Length: 50000000\r\n\r\n--x\r\n"
+            ).encode()
+        )  # the rest of the 50 MB never comes: the answer must not wait for it
+        answer = b""
+        while b"larger than" not in answer and (chunk := conn.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"the file is larger than 20 MB" in answer

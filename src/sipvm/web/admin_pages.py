@@ -156,17 +156,6 @@ async def save_members(request: Request, ext: str, viewer: Changer) -> Response:
     return _back(_inbox_path(ext), "members", "members")
 
 
-@router.post("/admin/inboxes/{ext}/members/{member}/remove")
-async def remove_member(request: Request, ext: str, member: str, viewer: Changer) -> Response:
-    """Take one member off the list (never the owner: the service refuses)."""
-    form = await request.form()
-    try:
-        await services(request).access.remove_member(ext, member, by=viewer.ext, rev=_rev(form))
-    except ConflictError as exc:
-        return await _render_inbox(request, viewer, ext, problem=str(exc), status=409)
-    return _back(_inbox_path(ext), "member-removed", "members")
-
-
 @router.post("/admin/inboxes/{ext}/policy")
 async def save_policy(request: Request, ext: str, viewer: Changer) -> Response:
     """The owner policy as ticked (an unticked box is off)."""
