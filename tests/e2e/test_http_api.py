@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import sqlite3
 import time
@@ -574,3 +575,43 @@ def test_the_openapi_description_names_the_routes(live: Live) -> None:
         "/api/v1/events",
     } <= paths
     assert spec["paths"]["/api/v1/inboxes"]["get"]["description"]
+
+
+@pytest.mark.skipif(shutil.which("kamailio") is None, reason="kamailio missing")
+async def test_a_pool_serves_the_portal_once_and_its_streams_follow_every_worker(
+    tmp_path: Path,
+) -> None:
+    port = free_ports(SERVER_HOST, tcp=True)
+    server = await asyncio.to_thread(
+        start_server, tmp_path, extra=("--workers", "2", "--http-port", str(port))
+    )
+    try:
+        await asyncio.to_thread(server.wait_log, "portal: http://")
+        deadline = time.monotonic() + 20
+        while sum("sipvm ready" in line for line in list(server.log)) < 2:
+            assert time.monotonic() < deadline, "\n".join(server.log[-30:])
+            await asyncio.sleep(0.1)
+        portal = [line for line in list(server.log) if "portal: http://" in line]
+        assert len(portal) == 1 and "[worker" not in portal[0], portal
+        events: list[dict[str, object]] = []
+        async with httpx.AsyncClient(
+            base_url=f"http://{SERVER_HOST}:{port}", timeout=httpx.Timeout(30, read=None)
+        ) as client:
+            signed = await client.post("/api/v1/session", json={"ext": "1002", "pin": PINS["1002"]})
+            assert signed.status_code == 200, signed.text
+            task = asyncio.create_task(collect_events(client, events))
+            try:
+                async with asyncio.timeout(10):
+                    while not events:
+                        await asyncio.sleep(0.02)
+                message = await asyncio.to_thread(seed_message, server, tmp_path, "2001")
+                changed = time.monotonic()
+                wanted = {"inbox": "2001", "message": message, "action": "deposit"}
+                while not any(wanted.items() <= e.items() for e in events):
+                    assert time.monotonic() - changed < LIVE_S, events
+                    await asyncio.sleep(0.02)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        assert await asyncio.to_thread(server.stop) == 0, "\n".join(server.log[-30:])
