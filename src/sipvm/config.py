@@ -81,6 +81,10 @@ class HttpSettings:
     """Port of the portal and the API; 0: no HTTP."""
     session_idle_s: float = 1800.0
     """A web session unused this long is signed out."""
+    proxies: tuple[str, ...] = ()
+    """Addresses of reverse proxies (a TLS terminator) whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed: the client's address (lockout, security log) and
+    https (the session cookie's Secure flag) come from them. Nobody else's are."""
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,10 @@ async def start_web(app: App, settings: Settings, hub: EventHub) -> HttpServer:
     from sipvm.web.http_server import start_http
 
     web = await start_http(
-        create_web_app(app, settings, hub), settings.http.bind, settings.http.port
+        create_web_app(app, settings, hub),
+        settings.http.bind,
+        settings.http.port,
+        proxies=settings.http.proxies,
     )
     log.info("portal: %s", web.url)
     return web

@@ -182,17 +182,39 @@ def test_five_wrong_pins_on_the_web_lock_the_phone_too(live: Live) -> None:
     assert asyncio.run(phone_login()) is LoginOutcome.LOCKED
 
 
-def test_a_session_unused_for_the_idle_time_ends(tmp_path: Path) -> None:
-    idle = start_live(tmp_path, settings="[http]\nsession_idle_s = 1.0")
+def test_idle_sessions_end_and_only_a_listed_proxy_is_believed(tmp_path: Path) -> None:
+    settings = '[http]\nsession_idle_s = 1.0\nproxies = ["127.0.0.1"]'
+    behind = start_live(tmp_path, settings=settings)
     try:
-        with closing(idle.sign_in("1003")) as client:
+        with closing(behind.sign_in("1003")) as client:
             assert client.get("/api/v1/inboxes").status_code == 200
             time.sleep(1.5)  # longer than the idle time set above
             reply = client.get("/api/v1/inboxes")
             assert reply.status_code == 401
             assert "unused for too long" in error_of(reply)
+        # The proxy at 127.0.0.1 says the browser is 192.0.2.77 and came over https.
+        proxied = {"X-Forwarded-For": "192.0.2.77", "X-Forwarded-Proto": "https"}
+        with behind.client(headers=proxied) as client:
+            reply = client.post("/api/v1/session", json={"ext": "1003", "pin": PINS["1003"]})
+            assert reply.status_code == 200
+            assert "secure" in reply.headers["set-cookie"].lower()
+            client.post("/api/v1/session", json={"ext": "1004", "pin": "999111"})
+        behind.server.wait_log("login failed: source=192.0.2.77 caller=- extension=1004")
     finally:
-        assert idle.server.stop() == 0
+        assert behind.server.stop() == 0
+
+
+def test_forwarded_headers_from_anyone_else_are_not_believed(live: Live) -> None:
+    proxied = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    with live.client(headers=proxied) as client:
+        reply = client.post("/api/v1/session", json={"ext": "1004", "pin": PINS["1004"]})
+        assert reply.status_code == 200
+        assert "secure" not in reply.headers["set-cookie"].lower()
+        assert (
+            client.post("/api/v1/session", json={"ext": "1004", "pin": "999111"}).status_code == 401
+        )
+    live.server.wait_log("login failed: source=127.0.0.1 caller=- extension=1004")
+    assert not any("203.0.113.9" in line for line in list(live.server.log))
 
 
 # -- CSRF and bearer tokens ------------------------------------------------------------------

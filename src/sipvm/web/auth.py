@@ -141,6 +141,9 @@ async def start_session(request: Request, response: Response, ext: str, pin: str
     and the portal's sign-in form alike). NotSignedInError or LockedError when refused."""
     app = services(request)
     token, who = await app.sessions.sign_in(ext, pin, peer=client_address(request))
+    previous = request.cookies.get(COOKIE)
+    if previous:  # signing in again ends the session the browser had
+        await app.sessions.sign_out(previous)
     response.set_cookie(
         COOKIE,
         token,

@@ -85,8 +85,12 @@ class HttpServer:
             await self._task
 
 
-async def start_http(web: FastAPI, host: str, port: int) -> HttpServer:
-    """Serve ``web`` on ``host:port`` until ``stop()``; returns once it listens."""
+async def start_http(
+    web: FastAPI, host: str, port: int, *, proxies: tuple[str, ...] = ()
+) -> HttpServer:
+    """Serve ``web`` on ``host:port`` until ``stop()``; returns once it listens.
+
+    ``proxies``: the addresses whose ``X-Forwarded-For``/``-Proto`` headers are believed."""
     sock = bind_socket(host, port)
     # uvicorn's start and stop lines say what "portal: URL" says; its warnings still show.
     uvicorn_log = logging.getLogger("uvicorn.error")
@@ -98,7 +102,8 @@ async def start_http(web: FastAPI, host: str, port: int) -> HttpServer:
         access_log=False,
         log_config=None,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=list(proxies) if proxies else None,
         timeout_graceful_shutdown=GRACE_S,
     )
     server = _EmbeddedServer(config)
