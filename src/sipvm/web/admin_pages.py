@@ -18,7 +18,7 @@ from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from sipvm.app import App
@@ -41,7 +41,7 @@ from sipvm.web.admin_views import (
 )
 from sipvm.web.auth import changing, signed_in
 from sipvm.web.context import services
-from sipvm.web.render import render
+from sipvm.web.render import STATIC, render
 from sipvm.web.viewer import Viewer
 
 router = APIRouter(include_in_schema=False)
@@ -330,6 +330,12 @@ async def save_role(request: Request, viewer: Changer) -> Response:
     except ConflictError as exc:
         return await _render_people(request, viewer, problem=str(exc), status=409)
     return RedirectResponse("/admin/people?saved=role", 303)
+
+
+@router.get("/admin/admin.css")
+async def style_sheet() -> Response:
+    """The admin pages' style sheet (their additions to ``portal.css``)."""
+    return FileResponse(STATIC / "admin.css", media_type="text/css")
 
 
 # -- forms ----------------------------------------------------------------------------------
