@@ -111,8 +111,7 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | N
         try:
             return await run_pool(settings, front, config, stop)
         finally:
-            hub.close()
-            await web.stop()
+            await _stop_web(hub, web)
             await _cancel(background)
     finally:
         await app.close()
@@ -123,11 +122,19 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
     if role.in_pool:
         name_worker(role.worker)  # its log lines carry the worker's name
     app = await open_app(settings, role)
+    hub: EventHub | None = None
+    web: HttpServer | None = None
     try:
         if role.in_pool:
             await recover(app)
         else:
             await prepare(app, settings)
+        if settings.http.port and not role.in_pool:
+            from sipvm.web.events import EventHub
+
+            # Before SIP: an HTTP port in use stops the start with nothing else running yet.
+            hub = EventHub(app.directory)
+            web = await start_web(app, settings, hub)
         worker = await start_sip(app, settings, front=role.front)
         log.info(
             "sipvm ready: data %s, %d extensions, SIP on %s:%d",
@@ -140,25 +147,18 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
             asyncio.create_task(_housekeeping(app)),
             asyncio.create_task(app.directory.follow()),
         ]
-        hub = web = None
-        if settings.http.port and not role.in_pool:
-            from sipvm.web.events import EventHub
-
-            hub = EventHub(app.directory)
         if role.notifies:
             background += await start_notify(app, settings, worker, hub=hub)
-        if hub is not None:
-            web = await start_web(app, settings, hub)
         await stop.wait()
         log.info("stopping: new calls get 503; %d calls in progress", worker.calls)
-        if web is not None and hub is not None:
-            hub.close()  # open pages' event streams end now, not at the grace time
-            await web.stop()
+        await _stop_web(hub, web)
+        web = None
         # Notifications stop first: the next start resends every lamp and queues any email
         # for messages left meanwhile (the notifier's cursors are stored).
         await _cancel(background)
         await worker.stop(grace_s=settings.sip.drain_s)
     finally:
+        await _stop_web(hub, web)
         await app.close()
     log.info("stopped")
     return 0
@@ -341,6 +341,15 @@ async def _housekeeping(app: App, *, purge_messages: bool = True) -> None:
             await app.sessions.purge_idle()
         except Exception:  # keep serving calls; the next round tries again
             log.exception("housekeeping failed")
+
+
+async def _stop_web(hub: EventHub | None, web: HttpServer | None) -> None:
+    """Stop the portal (if it runs): open pages' event streams end at once, other requests
+    get the grace time."""
+    if hub is not None:
+        hub.close()
+    if web is not None:
+        await web.stop()
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -226,3 +226,17 @@ def test_sip_failing_inside_pjsua2_is_cleaned_up_in_its_thread(tmp_path: Path) -
     line = _refused(tmp_path, "--bind", "192.0.2.1", "--sip-port", str(port))
     assert line.startswith(f"sipvm: SIP could not start on 192.0.2.1:{port}: ")
     assert line.endswith("; check --bind and --sip-port")
+
+
+def test_http_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with _held(socket.SOCK_DGRAM) as sip, _held(socket.SOCK_STREAM) as http:
+        sip_port, http_port = sip.getsockname()[1], http.getsockname()[1]
+        sip.close()
+        line = _refused(
+            tmp_path,
+            *("--bind", "127.0.0.1", "--sip-port", str(sip_port), "--http-port", str(http_port)),
+        )
+    assert line == (
+        f"sipvm: HTTP port {http_port} on 127.0.0.1 is in use by another process; choose "
+        "another with --http-port or [http] port"
+    )
