@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.bench import bench_menu_latency
+from tests.bench import bench_http, bench_menu_latency
 from tests.bench.bench_listings import run
 from tests.bench.bench_login_timing import run as login_timing
 
@@ -39,3 +39,18 @@ def test_menu_latency_benchmark_runs_and_prints_figures(dialog: str, digits: int
         (line,) = [x for x in lines if x.strip().startswith(label)]
         assert re.search(figures, line), line
     assert lines[-1].endswith("of the key: 0"), lines  # every key brought its prompt
+
+
+@pytest.mark.slow
+def test_http_benchmark_runs_and_prints_figures() -> None:
+    lines = bench_http.run(messages=2000, pages=5, requests=20, streams=5, changes=2)
+    assert lines[0].startswith("store: 2000 messages in queue 2001"), lines
+    figures = r"p50 +[0-9.]+ ms +p99 +[0-9.]+ ms +max +[0-9.]+ ms +n [0-9]+"
+    for label in ("GET /api/v1/inboxes", "messages?limit=50 (first page)", "5 pages of 50"):
+        (line,) = [x for x in lines if label in x]
+        assert re.search(figures, line), line
+    (line,) = [x for x in lines if x.startswith("SSE fan-out: 5 pages")]
+    assert "0 pages never updated" in line, lines  # every open page heard of every change
+    (line,) = [x for x in lines if x.startswith("change -> event at each page")]
+    assert re.search(r"p50 +[0-9.]+ ms +max +[0-9.]+ ms", line), line
+    assert re.fullmatch(r"server memory: filled RSS [0-9]+ MiB .*", lines[-1]), lines
