@@ -27,7 +27,7 @@ API_PREFIX = "/api/v1"
 
 def create_web_app(app: App, settings: Settings, hub: EventHub) -> FastAPI:
     """The portal and API over ``app``'s services; ``hub`` feeds the live event streams."""
-    from sipvm.web import admin_api, admin_pages, api, auth
+    from sipvm.web import admin_api, admin_pages, api, auth, pages
 
     web = FastAPI(
         title="sipvm",
@@ -43,5 +43,6 @@ def create_web_app(app: App, settings: Settings, hub: EventHub) -> FastAPI:
     web.include_router(auth.router)
     web.include_router(api.router)
     web.include_router(admin_api.router)
+    web.include_router(pages.router)
     web.include_router(admin_pages.router)
     return web
