@@ -12,18 +12,24 @@ README's pictures).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from sipvm.app import App
+from sipvm.domain.messages import DepositFacts
 from tests.e2e.conftest import SERVER_HOST, Server, start_server
 from tests.support.ports import free_ports
+from tests.support.tones import write_tone_wav
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 """Where Debian's ``chromium`` package puts the browser (the launcher script first)."""
@@ -106,7 +112,10 @@ def playwright_driver() -> Iterator[Playwright]:
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """One headless Chromium for a module's tests (each test opens its own contexts)."""
     launched = playwright_driver.chromium.launch(
-        executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+        executable_path=chromium_path(),
+        headless=True,
+        # no sandbox as root; audio plays when a test says so (no click on the player needed)
+        args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
     )
     try:
         yield launched
@@ -166,3 +175,44 @@ def screenshot(page: Page, name: str, tmp: Path, *, full_page: bool = True) -> P
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
+
+
+def deposit(
+    server: Server,
+    tmp: Path,
+    inbox: str,
+    *,
+    caller: str = "5551234",
+    caller_name: str = "",
+    freq_hz: float = 1200.0,
+    seconds: float = 3.0,
+    urgent: bool = False,
+    minutes_ago: float = 0,
+) -> int:
+    """Store a message of a ``freq_hz`` tone from ``caller`` in ``inbox`` while the server
+    runs (as :func:`tests.e2e.conftest.seed_message`, with the caller's name, urgency and age
+    chosen); returns its id.
+
+    The store is opened in a thread of its own: Playwright's synchronous API keeps an event
+    loop running in the test's thread, where ``asyncio.run`` may not start another.
+    """
+
+    async def run() -> int:
+        app = await App.open(server.data)
+        try:
+            wav = write_tone_wav(tmp / f"tone-{freq_hz:.0f}-{seconds:g}.wav", freq_hz, seconds)
+            facts = DepositFacts(
+                inbox=inbox,
+                received_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
+                caller=caller,
+                caller_name=caller_name,
+                urgent=urgent,
+            )
+            stored = await app.deposits.deposit_file(facts, wav)
+            assert stored is not None
+            return stored.id
+        finally:
+            await app.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()

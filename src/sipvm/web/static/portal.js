@@ -304,6 +304,8 @@
 
   // -- live changes ------------------------------------------------------------------------
 
+  // The body's data-live says whether the stream is connected ("on") or reconnecting ("off").
+
   // Every change to an inbox this member sees arrives as one event naming the inbox and what
   // happened ({"inbox", "message", "action"}); the page asks the server for the new state of
   // what it shows. A new directory revision may change what this member sees or may do:
@@ -343,6 +345,10 @@
     stream.addEventListener("open", function () {
       if (opened) changed("{}");
       opened = true;
+      body.dataset.live = "on";
+    });
+    stream.addEventListener("error", function () {
+      body.dataset.live = "off";
     });
     window.addEventListener("pagehide", function () { stream.close(); });
   }
