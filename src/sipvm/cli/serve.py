@@ -24,7 +24,9 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--bind", help="address for SIP and RTP (default 0.0.0.0)")
     p.add_argument("--sip-port", type=int, help="SIP port (default 5060)")
     p.add_argument("--workers", type=int, help="media worker processes (default 1)")
-    p.add_argument("--http-port", type=int, help="HTTP API port (default 0: off)")
+    p.add_argument(
+        "--http-port", type=int, help="port of the web portal and HTTP API (default 0: off)"
+    )
     p.add_argument(
         "--trusted-peer", action="append", metavar="ADDR", help="trusted PBX/proxy address"
     )
