@@ -225,6 +225,32 @@ def test_a_new_message_appears_on_open_pages(
     )
 
 
+def test_sharing_says_why_it_was_refused_and_a_shared_copy_arrives_with_its_note(
+    shared: Portal, browser: Browser, contexts: list[BrowserContext], tmp_path: Path
+) -> None:
+    message = deposit(shared.server, tmp_path, "1002", caller_name="Acme Supplies")
+    carol = open_inbox(signed_in_page(browser, contexts, shared, "1003"), shared, "1003")
+    bob = signed_in_page(browser, contexts, shared, "1002")
+    bob.goto(shared.at("/inboxes/1002"))
+    mine = row(bob, message)
+    mine.locator("details.share summary").click()
+    form = mine.locator("form.share-form")
+
+    form.get_by_label("To extension").fill("1999")
+    form.locator("button[type=submit]").click()
+    expect(bob.locator("#notice")).to_have_text(
+        "there is no inbox 1999 to share with; check the extension"
+    )
+
+    form.get_by_label("To extension").fill("1003")
+    form.get_by_label("Note").fill("Please call them back today")
+    form.locator("button[type=submit]").click()
+    expect(bob.locator("#notice")).to_have_text("Message shared with 1003.")
+    copy = carol.locator("tr.message", has_text="shared by Bob Jones (1002)")
+    expect(copy).to_contain_text("Acme Supplies", timeout=LIVE_MS)
+    expect(copy.locator(".status")).to_have_text("new")
+
+
 # -- downloads and greetings ----------------------------------------------------------------
 
 

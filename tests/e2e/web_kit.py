@@ -123,15 +123,40 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
         launched.close()
 
 
+class Contexts(list[BrowserContext]):
+    """The browser contexts a test opened, and what went wrong in their pages: an uncaught
+    script error, or anything the Content-Security-Policy refused (an inline script or style
+    slipped into a template)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+
+    def watch(self, page: Page) -> Page:
+        """Note ``page``'s script errors and CSP refusals in :attr:`problems`."""
+        page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                self.problems.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        return page
+
+
 @pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts (one per member: cookies apart) opened by a test, closed after it."""
-    opened: list[BrowserContext] = []
+def contexts(browser: Browser) -> Iterator[Contexts]:
+    """Browser contexts (one per member: cookies apart) opened by a test, closed after it;
+    the test fails when a page had a script error or broke the Content-Security-Policy."""
+    opened = Contexts()
     try:
         yield opened
     finally:
         for context in opened:
             context.close()
+    assert not opened.problems, "\n".join(opened.problems)
 
 
 def new_page(
@@ -144,7 +169,8 @@ def new_page(
     )
     context.set_default_timeout(WAIT_MS)
     opened.append(context)
-    return context.new_page()
+    page = context.new_page()
+    return opened.watch(page) if isinstance(opened, Contexts) else page
 
 
 def sign_in(page: Page, portal: Portal, ext: str, pin: str | None = None) -> Page:

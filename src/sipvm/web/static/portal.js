@@ -11,12 +11,19 @@
 
   // -- talking to the API ------------------------------------------------------------------
 
+  // The server's words for a refusal: {"error": ...} from the API, <p class="error"> on a page.
   async function errorText(response) {
     try {
-      const data = await response.json();
-      if (data && data.error) return data.error;
+      const text = await response.text();
+      if ((response.headers.get("Content-Type") || "").includes("application/json")) {
+        const data = JSON.parse(text);
+        if (data && data.error) return data.error;
+      } else {
+        const found = new DOMParser().parseFromString(text, "text/html").querySelector(".error");
+        if (found && found.textContent.trim()) return found.textContent.trim();
+      }
     } catch (e) {
-      // not JSON: fall through to the status line
+      // unreadable: fall through to the status line
     }
     return "the server answered " + response.status + " " + response.statusText;
   }
@@ -130,6 +137,10 @@
           credentials: "same-origin",
           headers: { Accept: "text/html" },
         });
+        if (response.status === 401) {
+          window.location.assign("/signin?next=" + encodeURIComponent(window.location.pathname));
+          return;
+        }
         if (!response.ok) {
           tell(await errorText(response), "error");
           return;
@@ -185,7 +196,9 @@
       if (done) tell(typeof done === "function" ? done(answer) : done, "info");
       await refreshRows();
     } catch (error) {
+      // e.g. another member deleted it first: say so, and show the inbox as it now is
       failed(error);
+      await refreshRows();
     } finally {
       element.disabled = false;
     }
