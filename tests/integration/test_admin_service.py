@@ -149,3 +149,14 @@ async def test_owners_record_their_own_greetings_and_nobody_else(app: App, tmp_p
     with pytest.raises(NotPermittedError):
         await greetings.file_for("1002", "temporary", as_member="1001")
     await greetings.remove("1002", "temporary", as_member="1002")
+
+
+async def test_a_refused_upload_names_the_file_as_shown(app: App, tmp_path: Path) -> None:
+    scratch = tmp_path / "8f3a.upload"
+    scratch.write_bytes(b"not audio at all")
+    with pytest.raises(InvalidInputError) as caught:
+        await app.greetings.upload(
+            "3001", "closed", scratch, as_member=ADMIN, shown_as="'notes.txt'"
+        )
+    assert str(caught.value).startswith("'notes.txt' is not an audio file")
+    assert str(scratch) not in str(caught.value)

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from sipvm.audio.greeting import GreetingInfo, convert_greeting
+from sipvm.audio.greeting import GreetingInfo, GreetingRejectedError, convert_greeting
 from sipvm.domain.greetings import Greeting, managed_greetings
 from sipvm.errors import InvalidFieldsError, InvalidInputError, NotFoundError, NotPermittedError
 from sipvm.fsutil import fsync_dir
@@ -75,12 +75,20 @@ class GreetingService:
         self._convert = convert
 
     async def upload(
-        self, inbox: str, kind: str, src: Path, *, by: str = "admin", as_member: str | None = None
+        self,
+        inbox: str,
+        kind: str,
+        src: Path,
+        *,
+        by: str = "admin",
+        as_member: str | None = None,
+        shown_as: str | None = None,
     ) -> Greeting:
         """Convert ``src`` and make it the inbox's ``kind`` greeting.
 
         With ``as_member`` (the portal, the phone), only a greeting that member may record
-        (``domain.greetings.managed_greetings``), uploaded by it.
+        (``domain.greetings.managed_greetings``), uploaded by it. ``shown_as`` names the file
+        in a refusal instead of ``src`` (an upload's scratch path is nobody's business).
 
         The old greeting stays in force (row and file) until the new file is durable and its row
         committed; then the old file is deleted. A refused or failed upload changes nothing.
@@ -106,7 +114,12 @@ class GreetingService:
         dst = self._path(rel)
         await asyncio.to_thread(self._make_dir, dst.parent)
         try:
-            info = await asyncio.to_thread(self._convert, src, dst)
+            try:
+                info = await asyncio.to_thread(self._convert, src, dst)
+            except GreetingRejectedError as exc:
+                if shown_as is None:
+                    raise
+                raise GreetingRejectedError(str(exc).replace(str(src), shown_as)) from None
             greeting = Greeting(
                 inbox=inbox,
                 kind=kind,

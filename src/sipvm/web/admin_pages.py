@@ -217,14 +217,13 @@ async def upload_greeting(request: Request, ext: str, kind: str, viewer: Changer
     except InvalidInputError as exc:
         errors = {f"greeting-{kind}": str(exc)}
         return await _render_inbox(request, viewer, ext, errors=errors, status=400)
+    assert isinstance(upload, UploadFile)
     try:
-        await app.greetings.upload(ext, kind, src, as_member=viewer.ext)
+        await app.greetings.upload(
+            ext, kind, src, as_member=viewer.ext, shown_as=repr(upload.filename or "the file")
+        )
     except InvalidInputError as exc:
-        # The converter names the file it read: say the name it was uploaded under instead
-        # of this server's scratch path.
-        assert isinstance(upload, UploadFile)
-        text = str(exc).replace(str(src), repr(upload.filename or "the file"))
-        errors = {f"greeting-{kind}": text}
+        errors = {f"greeting-{kind}": str(exc)}
         return await _render_inbox(request, viewer, ext, errors=errors, status=400)
     finally:
         src.unlink(missing_ok=True)
