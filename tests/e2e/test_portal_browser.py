@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
+from tests.e2e.conftest import EXAMPLE
 from tests.e2e.web_kit import (
     LIVE_MS,
     PHONE,
@@ -249,6 +250,28 @@ def test_sharing_says_why_it_was_refused_and_a_shared_copy_arrives_with_its_note
     copy = carol.locator("tr.message", has_text="shared by Bob Jones (1002)")
     expect(copy).to_contain_text("Acme Supplies", timeout=LIVE_MS)
     expect(copy.locator(".status")).to_have_text("new")
+
+
+def test_an_inbox_granted_meanwhile_appears_on_the_open_inbox_list(
+    portal: Portal, browser: Browser, contexts: list[BrowserContext], tmp_path: Path
+) -> None:
+    carol = signed_in_page(browser, contexts, portal, "1003")
+    expect(carol.locator("body")).to_have_attribute("data-live", "on")
+    expect(carol.locator('li[data-inbox="2001"]')).to_have_count(0)
+
+    granted = tmp_path / "directory.toml"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    sales_members = '[[call_queue.members]]\nmember = "1002"\n'
+    assert text.count(sales_members) == 1
+    carol_too = '[[call_queue.members]]\nmember = "1003"\nrights = ["play"]\n\n'
+    text = text.replace(sales_members, carol_too + sales_members)
+    granted.write_text(text, encoding="utf-8")
+    applied = portal.server.cli("directory", "apply", str(granted))
+    assert applied.returncode == 0, applied.stderr
+
+    sales = carol.locator('li[data-inbox="2001"]')
+    expect(sales).to_contain_text("Sales")
+    expect(sales.locator(".right")).to_have_text(["play"])
 
 
 # -- downloads and greetings ----------------------------------------------------------------

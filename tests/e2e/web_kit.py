@@ -23,7 +23,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from sipvm.app import App
 from sipvm.domain.messages import DepositFacts
@@ -35,7 +42,10 @@ CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 """Where Debian's ``chromium`` package puts the browser (the launcher script first)."""
 
 WAIT_MS = 10_000
-"""How long a browser step may take before the test fails (page loads, sign-in)."""
+"""How long a browser step or an ``expect`` may take before the test fails (page loads,
+sign-in, a greeting's conversion), unless it says otherwise (:data:`LIVE_MS`)."""
+
+expect.set_options(timeout=WAIT_MS)
 
 LIVE_MS = 2_000
 """How soon a change made elsewhere must show on an open page (the issue's bound)."""

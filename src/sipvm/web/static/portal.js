@@ -335,7 +335,12 @@
       return;
     }
     if (change.action === "directory" || change.action === "reload") {
-      if (rows && inbox) {
+      // a page loaded again shows the rights now in force; a message being listened to is
+      // not cut off for that: its rows are brought up to date instead
+      const playing = Array.from(document.querySelectorAll("audio")).some(function (a) {
+        return !a.paused && !a.ended;
+      });
+      if (playing && rows && inbox) {
         refreshRows();
       } else {
         window.location.reload();
