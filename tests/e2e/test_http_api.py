@@ -183,12 +183,13 @@ def test_five_wrong_pins_on_the_web_lock_the_phone_too(live: Live) -> None:
 
 
 def test_idle_sessions_end_and_only_a_listed_proxy_is_believed(tmp_path: Path) -> None:
-    settings = '[http]\nsession_idle_s = 1.0\nproxies = ["127.0.0.1"]'
+    # 3 s: long enough that a loaded machine gets from signing in to the next request in time.
+    settings = '[http]\nsession_idle_s = 3.0\nproxies = ["127.0.0.1"]'
     behind = start_live(tmp_path, settings=settings)
     try:
         with closing(behind.sign_in("1003")) as client:
             assert client.get("/api/v1/inboxes").status_code == 200
-            time.sleep(1.5)  # longer than the idle time set above
+            time.sleep(3.5)  # longer than the idle time set above
             reply = client.get("/api/v1/inboxes")
             assert reply.status_code == 401
             assert "unused for too long" in error_of(reply)
