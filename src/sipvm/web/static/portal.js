@@ -187,6 +187,7 @@
     }
     const empty = document.getElementById("no-messages");
     if (empty) empty.hidden = rows.rows.length > 0;
+    document.getElementById("messages").classList.toggle("empty", rows.rows.length === 0);
   }
 
   async function act(element, work, done) {
