@@ -46,7 +46,11 @@ def test_http_benchmark_runs_and_prints_figures() -> None:
     lines = bench_http.run(messages=2000, pages=5, requests=20, streams=5, changes=2)
     assert lines[0].startswith("store: 2000 messages in queue 2001"), lines
     figures = r"p50 +[0-9.]+ ms +p99 +[0-9.]+ ms +max +[0-9.]+ ms +n [0-9]+"
-    for label in ("GET /api/v1/inboxes", "messages?limit=50 (first page)", "5 pages of 50"):
+    for label in (
+        "GET /api/v1/inboxes",
+        "messages?limit=50 (first page)",
+        "&offset=: 5 pages spread",
+    ):
         (line,) = [x for x in lines if label in x]
         assert re.search(figures, line), line
     (line,) = [x for x in lines if x.startswith("SSE fan-out: 5 pages")]
