@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
@@ -90,6 +91,25 @@ def test_wrong_pin_shows_why_then_the_right_pin_signs_in_and_out(
     page.wait_for_url(re.compile(r"/signin$"))
     page.goto(shared.at("/inboxes"))
     expect(page).to_have_url(re.compile(r"/signin\?next="))
+
+
+@pytest.mark.parametrize(
+    ("asked", "lands"),
+    [
+        ("/inboxes/1004?page=1", "/inboxes/1004?page=1"),
+        ("//evil.example/", "/inboxes"),
+        ("/\\evil.example/", "/inboxes"),
+        ("https://evil.example/", "/inboxes"),
+    ],
+)
+def test_the_sign_in_form_without_script_goes_back_only_to_this_site(
+    shared: Portal, asked: str, lands: str
+) -> None:
+    form = {"ext": "1004", "pin": PINS["1004"], "next": asked}
+    answer = httpx.post(shared.at("/signin"), data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == lands
+    assert "sipvm_session=" in answer.headers["set-cookie"]
 
 
 # -- what a member sees ---------------------------------------------------------------------

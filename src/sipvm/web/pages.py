@@ -9,6 +9,7 @@ A page asked for without a session sends the browser to the sign-in page and bac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Final
@@ -99,12 +100,23 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/inboxes" if viewer else "/signin", status_code=303)
 
 
+def _local_path(target: str) -> str:
+    """``target`` when it is a path on this site, else the inbox list: signing in never sends
+    the browser to another site (``//host``, ``/\\host``, ``https:...`` are refused)."""
+    if _LOCAL_PATH.fullmatch(target) and not target.startswith("//"):
+        return target
+    return "/inboxes"
+
+
+_LOCAL_PATH: Final = re.compile(r"/[A-Za-z0-9/_.~%?=&+-]*")
+
+Next = Annotated[str, Query(alias="next", description="where to go once signed in")]
+
+
 @router.get("/signin")
-async def sign_in_page(request: Request, next: str = "/inboxes", ext: str = "") -> Response:
+async def sign_in_page(request: Request, next_path: Next = "/inboxes", ext: str = "") -> Response:
     """Extension and PIN; ``portal.js`` posts them to ``/api/v1/session``."""
-    if not next.startswith("/") or next.startswith("//"):
-        next = "/inboxes"
-    return render(request, "signin.html", None, next=next, ext=ext, error="")
+    return render(request, "signin.html", None, next=_local_path(next_path), ext=ext, error="")
 
 
 @router.post("/signin")
@@ -112,19 +124,18 @@ async def sign_in_form(
     request: Request,
     ext: Annotated[str, Form()] = "",
     pin: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/inboxes",
+    next_path: Annotated[str, Form(alias="next")] = "/inboxes",
 ) -> Response:
     """The sign-in form posted without the script: the same check as ``/api/v1/session``; a
     refusal shows the sign-in page again with its words."""
-    if not next.startswith("/") or next.startswith("//"):
-        next = "/inboxes"
-    answer = RedirectResponse(next, status_code=303)
+    target = _local_path(next_path)
+    answer = RedirectResponse(target, status_code=303)
     try:
         await start_session(request, answer, ext.strip(), pin.strip())
     except (NotSignedInError, LockedError) as exc:
         status = status_of(exc)
         return render(
-            request, "signin.html", None, status=status, next=next, ext=ext, error=str(exc)
+            request, "signin.html", None, status=status, next=target, ext=ext, error=str(exc)
         )
     return answer
 

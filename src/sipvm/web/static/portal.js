@@ -84,7 +84,9 @@
           pin: signinForm.elements.pin.value.trim(),
         });
         const next = signinForm.dataset.next;
-        window.location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/inboxes");
+        // the server only hands over a path on this site; checked again all the same
+        const local = next && /^\/[A-Za-z0-9\/_.~%?=&+-]*$/.test(next) && !next.startsWith("//");
+        window.location.assign(local ? next : "/inboxes");
       } catch (error) {
         signinError.textContent = error.message;
         signinError.hidden = false;
