@@ -95,6 +95,23 @@ class Message:
         return self.duration_ms / 1000
 
 
+@dataclass(frozen=True)
+class MenuPlace:
+    """A place in an inbox's menu order — new before played, then oldest first, then by id —
+    where a page of messages ended. The next page starts right after it, however deep into the
+    inbox (an offset costs a step per message skipped), and a message played or deleted
+    meanwhile moves no other message across the page boundary (as it would with an offset)."""
+
+    played: bool
+    received_at: datetime
+    id: int
+
+    @classmethod
+    def of(cls, message: Message) -> MenuPlace:
+        """The place of ``message`` (the last one of a page) as it was listed."""
+        return cls(message.played, message.received_at, message.id)
+
+
 class Outcome(StrEnum):
     """How a state change ended."""
 

@@ -16,7 +16,14 @@ from typing import Literal
 
 from sipvm.audio.convert import export_audio, join_recordings
 from sipvm.domain.caller_id import CONTROL_CHARACTERS
-from sipvm.domain.messages import ActionResult, InboxSummary, Message, NewMessage, Outcome
+from sipvm.domain.messages import (
+    ActionResult,
+    InboxSummary,
+    MenuPlace,
+    Message,
+    NewMessage,
+    Outcome,
+)
 from sipvm.domain.model import Extension, Right, sorted_rights
 from sipvm.domain.rights import accessible_inboxes, require
 from sipvm.errors import InvalidInputError, NotFoundError, NotPermittedError
@@ -83,13 +90,23 @@ class MessageService:
         ]
 
     async def messages(
-        self, inbox: str, *, as_member: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        inbox: str,
+        *,
+        as_member: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: MenuPlace | None = None,
     ) -> list[Message]:
-        """The inbox's messages in menu order; with ``as_member``, only if it may play them."""
+        """The inbox's messages in menu order; with ``as_member``, only if it may play them.
+        A page is ``limit`` messages from ``offset``, or — as fast at the end of a long inbox
+        as at its start — after the ``MenuPlace`` of the previous page's last message."""
         self.inbox(inbox)
         if as_member is not None:
             require(self._directory.current, as_member, inbox, Right.PLAY)
-        return await self._repo.list_inbox(inbox, limit=limit, offset=offset)
+        if after is not None and offset:
+            raise InvalidInputError("page either by offset or after a message, not both")
+        return await self._repo.list_inbox(inbox, limit=limit, offset=offset, after=after)
 
     def inbox(self, ext: str) -> Extension:
         """The extension whose inbox is ``ext``; NotFoundError when there is none."""

@@ -14,7 +14,14 @@ from typing import Any
 
 import aiosqlite
 
-from sipvm.domain.messages import ActionResult, InboxCounts, Message, NewMessage, Outcome
+from sipvm.domain.messages import (
+    ActionResult,
+    InboxCounts,
+    MenuPlace,
+    Message,
+    NewMessage,
+    Outcome,
+)
 from sipvm.storage.db import Database
 from sipvm.storage.db import db_time as _ts
 from sipvm.storage.db import parse_db_time as _dt
@@ -38,6 +45,15 @@ _COLUMNS = (
 )
 # New first, oldest first within each group: the order a desk-phone user hears them in.
 _MENU_ORDER = "(played_at IS NOT NULL), received_at, id"
+# Within one played group (new or played), in menu order: read along messages_by_inbox.
+_IN_GROUP = "inbox = ? AND deleted_at IS NULL AND (played_at IS NOT NULL) = ?"
+_AFTER_IN_GROUP = (
+    f"SELECT {_COLUMNS} FROM messages WHERE {_IN_GROUP} AND (received_at, id) > (?, ?)"
+    " ORDER BY received_at, id LIMIT ?"
+)
+_GROUP_FROM_START = (
+    f"SELECT {_COLUMNS} FROM messages WHERE {_IN_GROUP} ORDER BY received_at, id LIMIT ?"
+)
 
 
 class SqliteMessageRepo:
@@ -82,9 +98,20 @@ class SqliteMessageRepo:
         return _message(row) if row else None
 
     async def list_inbox(
-        self, inbox: str, *, limit: int | None = None, offset: int = 0, deleted: bool = False
+        self,
+        inbox: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        deleted: bool = False,
+        after: MenuPlace | None = None,
     ) -> list[Message]:
-        """The inbox's messages in menu order (new first, oldest first), or its deleted ones."""
+        """The inbox's messages in menu order (new first, oldest first), or its deleted ones;
+        with ``after``, those that come after that place (``offset`` is then not allowed)."""
+        if after is not None:
+            if offset or deleted:
+                raise ValueError("a page after a place has no offset and no deleted messages")
+            return await self._list_after(inbox, after, limit)
         where = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
         sql = (
             f"SELECT {_COLUMNS} FROM messages WHERE inbox = ? AND {where}"
@@ -93,6 +120,20 @@ class SqliteMessageRepo:
         async with self._db.read() as conn:
             cursor = await conn.execute(sql, (inbox, -1 if limit is None else limit, offset))
             rows = await cursor.fetchall()
+        return [_message(r) for r in rows]
+
+    async def _list_after(self, inbox: str, place: MenuPlace, limit: int | None) -> list[Message]:
+        # One index range per played group (equality on the index's played expression, then
+        # received_at and id), so the page costs the same at the end of 100,000 messages as at
+        # the start; a single row-value comparison over all three columns would not use it.
+        after = (inbox, int(place.played), _ts(place.received_at), place.id)
+        async with self._db.read() as conn:
+            cursor = await conn.execute(_AFTER_IN_GROUP, (*after, -1 if limit is None else limit))
+            rows = list(await cursor.fetchall())
+            if not place.played and (limit is None or len(rows) < limit):  # on into the played
+                left = -1 if limit is None else limit - len(rows)
+                cursor = await conn.execute(_GROUP_FROM_START, (inbox, 1, left))
+                rows += await cursor.fetchall()
         return [_message(r) for r in rows]
 
     async def counts(self, inboxes: Iterable[str]) -> dict[str, InboxCounts]:
