@@ -226,6 +226,7 @@ def test_invalid_members_name_the_field_and_change_nothing(portal: Portal) -> No
         )
         assert answer.status_code == 400
         assert answer.json()["error"] == "members[1].member: 1099 is not in the directory"
+        assert answer.json()["fields"] == {"members[1].member": "1099 is not in the directory"}
         answer = alice.put(
             "/api/v1/inboxes/1002/members", json=[{"member": "1003", "rights": ["fly"]}]
         )

@@ -474,7 +474,15 @@ def test_an_owner_uploads_hears_and_removes_a_greeting(live: Live, tmp_path: Pat
             "/api/v1/inboxes/1003/greetings/unavailable", content=b"this is not audio" * 100
         )
         assert not_audio.status_code == 400
-        assert error_of(not_audio)
+        assert error_of(not_audio).startswith("the uploaded file ")  # never the scratch path
+        assert "/tmp/" not in error_of(not_audio) and ".upload" not in error_of(not_audio)
+        named = carol.put(
+            "/api/v1/inboxes/1003/greetings/unavailable",
+            content=b"this is not audio" * 100,
+            headers={"X-Filename": "my%20greeting.mp3"},
+        )
+        assert named.status_code == 400
+        assert error_of(named).startswith("'my greeting.mp3' ")
         stranger = carol.put("/api/v1/inboxes/1002/greetings/unavailable", content=wav.read_bytes())
         assert stranger.status_code == 403
         assert "1003 may not manage the greetings of inbox 1002" in error_of(stranger)

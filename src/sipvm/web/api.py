@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -288,10 +289,20 @@ async def upload_greeting(
     app.greetings.kinds_for(ext, as_member=viewer.ext)  # refuse a stranger before reading
     src = await receive_upload(request, app)
     try:
-        greeting = await app.greetings.upload(ext, kind, src, as_member=viewer.ext)
+        greeting = await app.greetings.upload(
+            ext, kind, src, as_member=viewer.ext, shown_as=upload_name(request)
+        )
     finally:
         src.unlink(missing_ok=True)
     return greeting_json(greeting)
+
+
+def upload_name(request: Request) -> str:
+    """How an error names an uploaded body: the client's ``X-Filename`` (URL-encoded, quoted
+    and shortened; never used as a path), else "the uploaded file" — never the scratch file."""
+    given = unquote(request.headers.get("x-filename", ""))
+    given = "".join(ch for ch in given if ch.isprintable())[:100]
+    return repr(given) if given else "the uploaded file"
 
 
 @router.delete("/inboxes/{ext}/greetings/{kind}", response_model=GreetingOut, responses=_ERRORS)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from sipvm.errors import (
     ConflictError,
+    InvalidFieldsError,
     InvalidInputError,
     LockedError,
     NotFoundError,
@@ -61,11 +62,17 @@ def status_of(exc: SipvmError) -> int:
     return 500
 
 
-def error_response(request: Request, status: int, text: str) -> Response:
-    """``{"error": text}`` for the API, a small HTML page otherwise."""
+def error_response(
+    request: Request, status: int, text: str, fields: dict[str, str] | None = None
+) -> Response:
+    """``{"error": text}`` for the API (with ``"fields"``: each named field's problem, when the
+    error names fields), a small HTML page otherwise."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 and _is_api(request) else None
     if _is_api(request):
-        return JSONResponse({"error": text}, status_code=status, headers=headers)
+        body: dict[str, object] = {"error": text}
+        if fields:
+            body["fields"] = fields
+        return JSONResponse(body, status_code=status, headers=headers)
     title = _REASONS.get(status, "Error")
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -88,7 +95,8 @@ def install_error_handlers(web: FastAPI) -> None:
         status = status_of(exc)
         if status == 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(request, status, str(exc))
+        fields = exc.fields if isinstance(exc, InvalidFieldsError) else None
+        return error_response(request, status, str(exc), fields)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

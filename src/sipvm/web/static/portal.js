@@ -34,6 +34,8 @@
     if (csrf) init.headers["X-CSRF-Token"] = csrf;
     if (payload instanceof Blob) {
       init.body = payload;
+      // only to name the file in an error; the server never uses it as a path
+      if (payload instanceof File) init.headers["X-Filename"] = encodeURIComponent(payload.name);
     } else if (payload !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(payload);
