@@ -49,6 +49,11 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
 }
+CONTRACT_MESSAGE_KEYS = {
+    "id", "inbox", "caller", "caller_name", "received_at", "duration_s", "urgent", "played",
+    "played_by",
+}  # fmt: skip
+"""A message's JSON keys as CONTRACT.md lists them (more may follow, never fewer)."""
 LIVE_S = 2.0
 """How soon a change must reach an open event stream (the issue's bound)."""
 
@@ -288,6 +293,28 @@ def test_listings_show_exactly_the_granted_inboxes(live: Live) -> None:
         assert client.get("/api/v1/inboxes/8888/messages").status_code == 404
 
 
+def test_pages_follow_the_link_header_through_the_whole_inbox(live: Live) -> None:
+    for freq in (500.0, 600.0, 700.0, 800.0, 900.0):
+        live.seed("1900", freq_hz=freq)
+    with closing(live.sign_in("1003")) as client:
+        whole = [m["id"] for m in client.get("/api/v1/inboxes/1900/messages?limit=1000").json()]
+        assert len(whole) >= 5
+        paged: list[int] = []
+        address: str | None = "/api/v1/inboxes/1900/messages?limit=2"
+        while address is not None:
+            reply = client.get(address)
+            assert reply.status_code == 200, reply.text
+            page = [m["id"] for m in reply.json()]
+            assert len(page) <= 2
+            paged += page
+            address = reply.links.get("next", {}).get("url")
+            assert (address is None) == (len(page) < 2) or not page
+        assert paged == whole  # every message once, in menu order
+        wrong = client.get("/api/v1/inboxes/1900/messages?after=../../etc")
+        assert wrong.status_code == 400
+        assert "follow the Link header" in error_of(wrong)
+
+
 #: Queue 2001: (member, action) -> status.
 QUEUE_RIGHTS = [
     ("1003", "play", 403),
@@ -368,6 +395,29 @@ def test_share_with_a_note_and_to_nowhere(live: Live) -> None:
         assert "note" in error_of(bad_note)
     trail = stored_message(live.server, message)[1]
     assert any(e.action == "share" and "note: for the branch" in e.detail for e in trail)
+
+
+def test_a_shared_copy_tells_its_recipient_who_shared_it_and_the_note(live: Live) -> None:
+    message = live.seed("2001")
+    note = 'Call <b>them</b> back & say "today"'
+    with closing(live.sign_in("1002")) as bob, closing(live.sign_in("1003")) as carol:
+        shared = bob.post(f"/api/v1/messages/{message}/share", json={"to": "1003", "note": note})
+        assert shared.status_code == 200, shared.text
+        made = shared.json()["message"]
+        assert (made["inbox"], made["shared_by"], made["note"]) == ("1003", "1002", note)
+        listed = carol.get("/api/v1/inboxes/1003/messages")
+        assert listed.status_code == 200, listed.text
+        (copy,) = [m for m in listed.json() if m["id"] == made["id"]]
+        assert (copy["source_id"], copy["shared_by"], copy["note"]) == (message, "1002", note)
+        assert copy.keys() >= CONTRACT_MESSAGE_KEYS  # the contract's shape, and more
+        (original,) = [
+            m for m in bob.get("/api/v1/inboxes/2001/messages").json() if m["id"] == message
+        ]
+        assert (original["shared_by"], original["note"]) == (None, None)
+        rows = carol.get("/inboxes/1003/rows")
+        assert rows.status_code == 200, rows.text
+        shown = "Call &lt;b&gt;them&lt;/b&gt; back &amp; say &#34;today&#34;"
+        assert f'Shared by Bob Jones (1002): <span class="note">{shown}</span>' in rows.text
 
 
 def test_played_and_new_and_restore(live: Live) -> None:

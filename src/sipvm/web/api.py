@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from sipvm.app import App
 from sipvm.audio.greeting import MAX_UPLOAD_BYTES
-from sipvm.domain.messages import ActionResult, Outcome
+from sipvm.domain.messages import ActionResult, MenuPlace, Outcome
 from sipvm.errors import ConflictError, InvalidInputError, NotFoundError, TooLargeError
+from sipvm.services.messages import MAX_NOTE
 from sipvm.views import action_text, greeting_json, inbox_json, message_json
 from sipvm.web.auth import changing, signed_in, still_signed_in
 from sipvm.web.context import services, web_context
@@ -80,8 +82,9 @@ class MessageOut(BaseModel):
     played: bool
     played_by: str | None
     played_at: str | None
-    source_id: int | None
-    shared_by: str | None
+    source_id: int | None = Field(description="a shared copy: the message it was copied from")
+    shared_by: str | None = Field(description="a shared copy: the member who shared it")
+    note: str | None = Field(description="a shared copy: the note its sharer wrote, if any")
 
 
 class ActionOut(BaseModel):
@@ -105,7 +108,11 @@ class ShareIn(BaseModel):
     """``POST /api/v1/messages/{id}/share``."""
 
     to: str = Field(description="the extension whose inbox gets a copy")
-    note: str = Field("", description="kept with the share in the audit trail (one line)")
+    note: str = Field(
+        "",
+        description="shown to the recipients with the copy, and kept in the audit trail "
+        f"(one line, at most {MAX_NOTE} characters)",
+    )
 
 
 class ShareOut(BaseModel):
@@ -138,13 +145,50 @@ async def list_messages(
     ext: str,
     app: Services,
     viewer: SignedIn,
+    request: Request,
+    response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     offset: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[str | None, Query(description="the next page's place, from Link")] = None,
 ) -> list[dict[str, Any]]:
     """The inbox's messages in menu order (new first, oldest first), for a member with the
-    play right; ``limit`` and ``offset`` page through a long inbox."""
-    found = await app.messages.messages(ext, as_member=viewer.ext, limit=limit, offset=offset)
+    play right. A full page answers with ``Link: <...>; rel="next"``: the next page starts
+    after this page's last message, as fast deep in a long inbox as at its start, and a
+    message played or deleted meanwhile moves no other across the page boundary. (``offset``
+    pages too, slower the deeper it goes.)"""
+    place = parse_place(after) if after is not None else None
+    found = await app.messages.messages(
+        ext, as_member=viewer.ext, limit=limit, offset=offset, after=place
+    )
+    if len(found) == limit:
+        following = request.url.remove_query_params(["offset", "after"]).include_query_params(
+            after=place_token(MenuPlace.of(found[-1]))
+        )
+        response.headers["Link"] = f'<{following}>; rel="next"'
     return [message_json(m) for m in found]
+
+
+_PLACE = re.compile(r"([01])-([0-9]{1,20})-([0-9]{1,20})")
+
+
+def place_token(place: MenuPlace) -> str:
+    """``after=`` of the page that follows ``place``: played, microseconds since the epoch of
+    its reception, id."""
+    micros = round(place.received_at.timestamp() * 1_000_000)
+    return f"{int(place.played)}-{micros}-{place.id}"
+
+
+def parse_place(token: str) -> MenuPlace:
+    """The place an ``after=`` token names; InvalidInputError for anything this API did not
+    give out."""
+    found = _PLACE.fullmatch(token)
+    if found is None:
+        raise InvalidInputError(
+            "after: not a place this API gave out; follow the Link header of the previous page"
+        )
+    played, micros, message_id = found.groups()
+    received = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(micros))
+    return MenuPlace(played == "1", received, int(message_id))
 
 
 @router.get(
