@@ -33,7 +33,7 @@ def inbox_json(i: InboxSummary) -> dict[str, Any]:
 
 
 def message_json(m: Message) -> dict[str, Any]:
-    """A message with its shared played state."""
+    """A message with its shared played state (a shared copy: who shared it, and their note)."""
     return {
         "id": m.id,
         "inbox": m.inbox,
@@ -49,6 +49,7 @@ def message_json(m: Message) -> dict[str, Any]:
         "played_at": utc_text(m.played_at) if m.played_at else None,
         "source_id": m.source_id,
         "shared_by": m.shared_by,
+        "note": m.note,
     }
 
 

@@ -267,9 +267,14 @@ def test_sharing_says_why_it_was_refused_and_a_shared_copy_arrives_with_its_note
     form.get_by_label("Note").fill("Please call them back today")
     form.locator("button[type=submit]").click()
     expect(bob.locator("#notice")).to_have_text("Message shared with 1003.")
-    copy = carol.locator("tr.message", has_text="shared by Bob Jones (1002)")
+    copy = carol.locator("tr.message", has_text="Shared by Bob Jones (1002)")
     expect(copy).to_contain_text("Acme Supplies", timeout=LIVE_MS)
     expect(copy.locator(".status")).to_have_text("new")
+    expect(copy.locator(".shared-by")).to_have_text(
+        "Shared by Bob Jones (1002): Please call them back today"
+    )
+    expect(copy.locator(".shared-by .note")).to_have_text("Please call them back today")
+    expect(row(bob, message).locator(".shared-by")).to_have_count(0)  # the original: no note
 
 
 def test_an_inbox_granted_meanwhile_appears_on_the_open_inbox_list(

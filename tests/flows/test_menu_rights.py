@@ -105,6 +105,7 @@ async def test_share_makes_a_copy_with_its_own_state_and_an_audit(kit: MenuKit) 
     ]
     [copy] = await kit.app.messages.messages(BEN)
     assert copy.source_id == mid and copy.shared_by == ANN
+    assert copy.note is None  # the keypad has no way to write one
     assert not copy.played  # the original was played by Ann; the copy is new for Ben
     assert (await kit.message(mid)).played
     trail = [(e.actor, e.action, e.detail) for e in await kit.repo.audit_trail(mid)]

@@ -117,6 +117,7 @@ async def test_share_makes_an_independent_copy(app: App, deposit: Deposit) -> No
         await app.messages.share(m.id, as_member="1900", to="1003")
     copy = await app.messages.share(m.id, as_member="1004", to="1003")
     assert copy.inbox == "1003" and copy.source_id == m.id and copy.shared_by == "1004"
+    assert copy.note is None and m.shared_by is None and m.note is None
     assert copy.caller == m.caller and copy.duration_ms == m.duration_ms
     pcm = read_pcm_mono(app.files.path(copy.audio))
     assert seconds_with_tone(pcm, 8000, 1400.0) == pytest.approx(3.0, abs=0.5)
@@ -138,6 +139,39 @@ async def test_share_target_rules(app: App, deposit: Deposit) -> None:
         await app.messages.share(m.id, as_member="1002", to="7777")
     with pytest.raises(InvalidInputError, match="already in inbox 2001"):
         await app.messages.share(m.id, as_member="1002", to="2001")
+
+
+async def test_a_shares_note_travels_with_the_copy(app: App, deposit: Deposit) -> None:
+    m = await deposit("2001")
+    copy = await app.messages.share(
+        m.id, as_member="1002", to="1003", note="  Please call them back today  "
+    )
+    assert (copy.shared_by, copy.note) == ("1002", "Please call them back today")
+    (listed,) = await app.messages.messages("1003", as_member="1003")
+    assert (listed.id, listed.shared_by, listed.note) == (copy.id, "1002", copy.note)
+    assert (await app.messages.messages("2001"))[0].note is None  # the original has none
+    trail = [(e.action, e.detail) for e in await app.messages._repo.audit_trail(m.id)]
+    assert ("share", f"to 1003 (message {copy.id}); note: {copy.note}") in trail
+    blank = await app.messages.share(m.id, as_member="1002", to="1004", note="   ")
+    assert (blank.shared_by, blank.note) == ("1002", None)  # a blank note is none
+
+
+@pytest.mark.parametrize(
+    ("note", "why"),
+    [
+        ("call back\nnow", "one line of text, without control characters"),
+        ("bell\x07", "one line of text, without control characters"),
+        ("x" * 501, "at most 500 characters long, not 501"),
+    ],
+)
+async def test_a_bad_note_is_refused_and_nothing_is_shared(
+    app: App, deposit: Deposit, note: str, why: str
+) -> None:
+    m = await deposit("2001")
+    with pytest.raises(InvalidInputError, match=f"the note was refused: .*{why}"):
+        await app.messages.share(m.id, as_member="1002", to="1003", note=note)
+    assert await app.messages.messages("1003") == []
+    assert [e.action for e in await app.messages._repo.audit_trail(m.id)] == ["deposit"]
 
 
 async def test_purging_the_original_keeps_a_shared_copy_audio(

@@ -55,6 +55,9 @@ class NewMessage:
     urgent: bool = False
     source_id: int | None = None
     shared_by: str | None = None
+    """The member who shared it (a shared copy only)."""
+    note: str | None = None
+    """What the member who shared it wrote for the recipient (a shared copy only)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class Message:
     deleted_by: str | None
     source_id: int | None
     shared_by: str | None
+    """The member who shared it, on a shared copy; None on a deposit."""
+    note: str | None
+    """The sharer's note for the recipient, on a shared copy that has one; else None."""
 
     @property
     def played(self) -> bool:

@@ -187,8 +187,9 @@ class MessageService:
         """Give inbox ``to`` a copy with its own played state; audited as a share.
 
         With ``comment`` (a recording), the copy plays the comment first, then the original
-        (Asterisk's "forward with prepend"). A ``note`` (text, from the portal) is kept with
-        the share in the audit trail.
+        (Asterisk's "forward with prepend"). A ``note`` (one line of text, from the portal)
+        travels with the copy for its recipients to read, beside who shared it; an empty note
+        is none. The audit trail keeps it with the share too.
         """
         note = note.strip()
         problem = note_problem(note)
@@ -226,15 +227,17 @@ class MessageService:
             urgent=message.urgent,
             source_id=message.id,
             shared_by=as_member,
+            note=note or None,
         )
-        shared = await self._repo.insert_share(copy, source=message, by=as_member, note=note)
+        shared = await self._repo.insert_share(copy, source=message, by=as_member)
+        extras = [w for w, given in (("a comment", comment), ("a note", note)) if given]
         log.info(
             "message %s shared by %s to inbox %s as %s%s",
             message.id,
             as_member,
             to,
             shared.id,
-            " with a comment" if comment is not None else "",
+            f" with {' and '.join(extras)}" if extras else "",
         )
         return shared
 

@@ -41,7 +41,7 @@ class AuditEntry:
 
 _COLUMNS = (
     "id, uid, inbox, caller, caller_name, called, reason, received_at, duration_ms, urgent, "
-    "audio, played_at, played_by, deleted_at, deleted_by, source_id, shared_by"
+    "audio, played_at, played_by, deleted_at, deleted_by, source_id, shared_by, note"
 )
 # New first, oldest first within each group: the order a desk-phone user hears them in.
 _MENU_ORDER = "(played_at IS NOT NULL), received_at, id"
@@ -67,11 +67,10 @@ class SqliteMessageRepo:
         async with self._db.transaction() as conn:
             return await _insert(conn, new, actor=actor, action=action)
 
-    async def insert_share(
-        self, copy: NewMessage, *, source: Message, by: str, note: str = ""
-    ) -> Message:
-        """Store a shared copy and audit the share on both messages, in one transaction (the
-        share's line keeps the sharer's ``note``, if any)."""
+    async def insert_share(self, copy: NewMessage, *, source: Message, by: str) -> Message:
+        """Store a shared copy (with the sharer's note, if any) and audit the share on both
+        messages, in one transaction; the share's line on the source keeps the note too."""
+        note = f"; note: {copy.note}" if copy.note else ""
         async with self._db.transaction() as conn:
             message = await _insert(conn, copy, actor=by, action="share-in")
             await write_audit(
@@ -81,7 +80,7 @@ class SqliteMessageRepo:
                 "share",
                 source.id,
                 source.inbox,
-                f"to {copy.inbox} (message {message.id})" + (f"; note: {note}" if note else ""),
+                f"to {copy.inbox} (message {message.id}){note}",
             )
         return message
 
@@ -270,8 +269,8 @@ async def _insert(
 ) -> Message:
     cursor = await conn.execute(
         "INSERT INTO messages (uid, inbox, caller, caller_name, called, reason,"
-        " received_at, duration_ms, urgent, audio, source_id, shared_by)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " received_at, duration_ms, urgent, audio, source_id, shared_by, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             new.uid,
             new.inbox,
@@ -285,6 +284,7 @@ async def _insert(
             new.audio,
             new.source_id,
             new.shared_by,
+            new.note,
         ),
     )
     message_id = cursor.lastrowid
@@ -340,4 +340,5 @@ def _message(row: Any) -> Message:
         deleted_by=row[14],
         source_id=row[15],
         shared_by=row[16],
+        note=row[17],
     )

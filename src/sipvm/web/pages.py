@@ -195,6 +195,9 @@ class MessageRow:
     played: bool
     played_by: str
     shared_by: str
+    """``Bob Jones (1002)`` on a shared copy, else empty."""
+    note: str
+    """The sharer's note on a shared copy, else empty (autoescaped like every value)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,7 @@ def _message_row(m: Message, directory: Directory, zone: ZoneInfo, now: datetime
         played=m.played,
         played_by=member_name(directory, m.played_by) if m.played else "",
         shared_by=member_name(directory, m.shared_by) if m.shared_by else "",
+        note=m.note or "",
     )
 
 
