@@ -115,6 +115,30 @@ async def test_audio_only_for_download_and_each_email_audited(
     assert not (await store.notify_repo.outbox()).pending
 
 
+async def test_a_shared_copys_email_says_who_shared_it_and_their_note(
+    store: App, clock: FakeClock, tmp_path: Path
+) -> None:
+    notifier, mailer, transport = parts(store, clock)
+    await notifier.start()
+    m = await deposit(store, clock, tmp_path, "1002")
+    await notifier.poll()
+    assert await mailer.send_due() == 1
+    (deposited,) = transport.to("bob@example.test")
+    assert "shared it" not in text_of(deposited)
+    await store.messages.share(m.id, as_member="1002", to="1003", note="Call Pat back today")
+    await notifier.poll()
+    assert await mailer.send_due() == 1
+    (carol,) = transport.to("carol@example.test")
+    said = "Bob (1002) shared it with you: Call Pat back today"
+    assert f"left a message in Carol (1003).\n{said}\n" in text_of(carol)
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 async def test_server_down_backs_off_and_the_rest_wait_without_a_knock(
     store: App, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -51,6 +51,19 @@ def test_new_message_fills_every_placeholder_in_the_site_zone() -> None:
     assert "15:05 EDT" in summer and "desk phone" in summer and "MP3" not in summer
 
 
+def test_a_shared_copy_says_who_shared_it_and_their_note() -> None:
+    templates = EmailTemplates.load()
+    _, deposited = templates.new_message(facts(), ALICE, with_audio=False)
+    assert "left a message in Sales (2001).\n\n  Received:" in deposited
+    _, noted = templates.new_message(
+        facts(shared_by="Bob Jones (1002)", note="Call back today"), ALICE, with_audio=False
+    )
+    said = "Bob Jones (1002) shared it with you: Call back today"
+    assert f"left a message in Sales (2001).\n{said}\n\n  Received:" in noted
+    _, plain = templates.new_message(facts(shared_by="1002"), ALICE, with_audio=False)
+    assert "(2001).\n1002 shared it with you.\n\n" in plain
+
+
 @pytest.mark.parametrize(
     ("name", "number", "shown"),
     [

@@ -48,6 +48,7 @@ PLACEHOLDERS = {
         "recipient_name",
         "recipient_ext",
         "attachment_note",
+        "shared_note",
     ),
     ACCESS_GRANTED: ("recipient_name", "recipient_ext", "count", "inboxes", "inbox_names"),
 }
@@ -68,6 +69,10 @@ class NewMessageFacts:
     duration_s: float
     timezone: str
     """The inbox's site zone: times are shown in it."""
+    shared_by: str = ""
+    """A shared copy: who shared it (``Bob Jones (1002)``); empty for a deposit."""
+    note: str = ""
+    """A shared copy: the note its sharer wrote, if any."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class EmailTemplates:
             "recipient_name": recipient.name,
             "recipient_ext": recipient.ext,
             "attachment_note": WITH_AUDIO if with_audio else WITHOUT_AUDIO,
+            "shared_note": shared_note(facts.shared_by, facts.note),
         }
         return self._fill(NEW_MESSAGE, values)
 
@@ -169,6 +175,15 @@ def caller_display(name: str, number: str) -> str:
     if name and number:
         return f"{name} <{number}>"
     return name or number or "an unknown caller"
+
+
+def shared_note(shared_by: str, note: str) -> str:
+    """For a shared copy, a line of its own (newline first) saying who shared it and their
+    note: placed right after a sentence of the template, it adds nothing for a deposit."""
+    if not shared_by:
+        return ""
+    note = _one_line(note)
+    return f"\n{_one_line(shared_by)} shared it with you" + (f": {note}" if note else ".")
 
 
 def compose(

@@ -22,6 +22,7 @@ from typing import Protocol
 from sipvm.audio.convert import export_audio
 from sipvm.config import SmtpSettings
 from sipvm.domain.messages import Message
+from sipvm.domain.model import Directory
 from sipvm.domain.notifications import attach_audio
 from sipvm.notify.email import (
     EmailSendError,
@@ -203,6 +204,8 @@ class Mailer:
             received_at=message.received_at,
             duration_s=message.duration_s,
             timezone=site.timezone if site is not None else "UTC",
+            shared_by=_member_name(directory, message.shared_by),
+            note=message.note or "",
         )
         subject, body = self._templates.new_message(facts, recipient, with_audio=with_audio)
         attachment = None
@@ -229,3 +232,11 @@ class Mailer:
             data = dst.read_bytes()
         self._mp3 = (message.id, data)
         return data
+
+
+def _member_name(directory: Directory, ext: str | None) -> str:
+    """``Bob Jones (1002)``; the extension alone once it left the directory; empty for none."""
+    if not ext:
+        return ""
+    found = directory.get(ext)
+    return f"{found.name} ({ext})" if found is not None else ext
