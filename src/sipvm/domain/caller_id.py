@@ -31,3 +31,11 @@ def usable_caller_id(user: str) -> str:
     the caller id is advisory, and refusing the call would cost the callee a message.
     """
     return "" if has_control_characters(user) else user
+
+
+class PhoneNumber(str):
+    """A caller's number to be said in groups ("five five five, zero one hundred"), not key by
+    key: the prompts say a plain ``str`` value key by key and a ``PhoneNumber`` as a number is
+    read out (``Sayer.phone``)."""
+
+    __slots__ = ()

@@ -40,6 +40,34 @@ class EnglishSayer:
                 raise PromptError(f"cannot spell {keys!r}: {key!r} is not a phone key")
         return out
 
+    def phone(self, number: str) -> list[str]:
+        """A phone number in groups, as people read one out: 5550100 → "five five five, zero
+        one hundred"; 15550100 → "one, five five five, zero one hundred".
+
+        Up to four keys (an extension) are spelled one by one. Longer numbers of digits are
+        grouped from the end: the last four, then threes, the first group taking what is
+        left (2125550100 → 212 555 0100). Groups are spelled key by key, except that a last
+        group ending in "00" is said the way people say it: 0100 "zero one hundred", 1200
+        "twelve hundred", 5000 "five thousand". Anything else (``+``, ``*``, ``#``) is
+        spelled key by key as :meth:`digits` does.
+        """
+        if len(number) <= 4 or not number.isascii() or not number.isdigit():
+            return self.digits(number)
+        head, last = number[:-4], number[-4:]
+        groups = [head[: len(head) % 3]] if len(head) % 3 else []
+        groups += [head[i : i + 3] for i in range(len(head) % 3, len(head), 3)]
+        out = [name for group in groups for name in self.digits(group)]
+        return out + self._last_group(last)
+
+    def _last_group(self, group: str) -> list[str]:
+        """The last four keys of a phone number: round hundreds said as a number."""
+        if group.endswith("000") and group[0] != "0":
+            return self.number(int(group))  # 5000: "five thousand"
+        if group.endswith("00") and group[:2] != "00":
+            leading = ["digits/0"] if group[0] == "0" else []
+            return leading + self.number(int(group[:2])) + ["digits/hundred"]
+        return self.digits(group)
+
     def number(self, n: int) -> list[str]:
         """0 .. 999,999,999 the way Asterisk says it in English (no "and")."""
         if not 0 <= n <= 999_999_999:
@@ -77,7 +105,8 @@ class EnglishSayer:
         """Asterisk's envelope: "Tuesday March fifth at 3 oh 7 P.M." in ``when``'s own zone.
 
         With ``now``: "today", "yesterday" or "tomorrow"; within the past week the weekday
-        alone; otherwise the full date, with the year when it is not ``now``'s year.
+        alone; otherwise the date without the weekday ("March fifth"), with the year when it
+        is not ``now``'s year.
         """
         weekday = f"digits/day-{(when.weekday() + 1) % 7}"  # Asterisk's day-0 is Sunday
         full = [weekday, f"digits/mon-{when.month - 1}", *self._ordinal(when.day)]
@@ -94,7 +123,8 @@ class EnglishSayer:
             elif 2 <= ago <= 6:
                 day = [weekday]
             else:
-                day = full + (self.number(when.year) if when.year != local_now.year else [])
+                year = self.number(when.year) if when.year != local_now.year else []
+                day = full[1:] + year
         hour = f"digits/{when.hour % 12 or 12}"
         if when.minute == 0:
             minute = ["digits/oclock"]

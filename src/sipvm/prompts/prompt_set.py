@@ -1,9 +1,10 @@
 """A language's prompts, ready to play: prompt id and values → the sound files, in order.
 
 Placeholders are filled by :meth:`PromptSet.get` according to the value's type: ``str`` is
-spelled key by key, ``int`` is said as a number, a ``datetime`` as date and time (relative to
-the ``now`` keyword when given), a ``Path`` is played as it is. ``None``, an empty string or no
-value at all plays the prompt ``fallback.<placeholder>`` when the manifest has one.
+spelled key by key (a ``PhoneNumber`` is said in groups, as a phone number is read out),
+``int`` is said as a number, a ``datetime`` as date and time (relative to the ``now`` keyword
+when given), a ``Path`` is played as it is. ``None``, an empty string or no value at all plays
+the prompt ``fallback.<placeholder>`` when the manifest has one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from sipvm.domain.caller_id import PhoneNumber
 from sipvm.errors import PromptError
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -37,6 +39,8 @@ class Sayer(Protocol):
     def digits(self, keys: str) -> list[str]: ...
 
     def number(self, n: int) -> list[str]: ...
+
+    def phone(self, number: str) -> list[str]: ...
 
     def datetime(self, when: _dt.datetime, now: _dt.datetime | None) -> list[str]: ...
 
@@ -84,6 +88,8 @@ class PromptSet:
             raise PromptError(f"prompt {prompt_id!r} needs a value for {{{key}}}")
         if isinstance(value, Path):
             return [value]
+        if isinstance(value, PhoneNumber):
+            return self._paths(self.sayer.phone(value))
         if isinstance(value, str):
             return self.digits(value)
         if isinstance(value, int) and not isinstance(value, bool):
