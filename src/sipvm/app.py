@@ -127,8 +127,11 @@ class App:
             notify_repo=SqliteNotifyRepo(db),
         )
 
-    def menu_services(self, prompts: Prompts, clock: Callable[[], datetime]) -> MenuServices:
-        """What the desk-phone menu flows use, over this app's services."""
+    def menu_services(
+        self, prompts: Prompts, clock: Callable[[], datetime], *, envelope: str = "after"
+    ) -> MenuServices:
+        """What the desk-phone menu flows use, over this app's services (``envelope``: the
+        ``[menu] envelope`` setting)."""
         return MenuServices(
             directory=self.directory,
             mailboxes=self.messages,
@@ -137,6 +140,7 @@ class App:
             prompts=prompts,
             clock=clock,
             scratch=self.files.scratch_file,
+            envelope=envelope,
         )
 
     async def close(self) -> None:

@@ -87,6 +87,20 @@ class HttpSettings:
     https (the session cookie's Secure flag) come from them. Nobody else's are."""
 
 
+ENVELOPES = ("before", "after", "key")
+"""When the desk-phone menu says a message's envelope (when it came, from whom)."""
+
+
+@dataclass(frozen=True)
+class MenuSettings:
+    """``[menu]``: how the desk-phone menu speaks."""
+
+    envelope: str = "after"
+    """When a message's envelope (when it came, from whom) is said: ``before`` the message,
+    ``after`` it (the default: the message starts soonest and the caller still hears who
+    called without a key), or only on ``key`` 3. Key 3 says it again in every mode."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything ``sipvm serve`` is configured with."""
@@ -101,6 +115,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     mwi: MwiSettings = field(default_factory=MwiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    menu: MenuSettings = field(default_factory=MenuSettings)
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -118,6 +133,7 @@ def load_settings(path: Path | None) -> Settings:
         "smtp": SmtpSettings,
         "mwi": MwiSettings,
         "http": HttpSettings,
+        "menu": MenuSettings,
     }
     top: dict[str, Any] = {}
     for key, value in doc.items():
@@ -130,10 +146,16 @@ def load_settings(path: Path | None) -> Settings:
         else:
             raise InvalidInputError(
                 f"settings file {path}: unknown key {key!r}; allowed: data, directory, workers, "
-                "[sip], [smtp], [mwi], [http]"
+                "[sip], [smtp], [mwi], [http], [menu]"
             )
     settings = replace(Settings(), **top)
     _check_proxy(path, settings.sip.proxy)
+    if settings.menu.envelope not in ENVELOPES:
+        raise InvalidInputError(
+            f"settings file {path}: [menu] envelope {settings.menu.envelope!r} must be one of "
+            f"{', '.join(ENVELOPES)} (when a message's time and caller are said: before the "
+            "message, after it, or only when 3 is pressed)"
+        )
     return settings
 
 

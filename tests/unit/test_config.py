@@ -51,6 +51,12 @@ def test_sections_are_read(tmp_path: Path) -> None:
         ('[sip]\nproxy = "sip:pbx.example.com:5060"\n', "must be sip:ADDRESS[:PORT] with an IP"),
         ('[sip]\nproxy = "10.0.0.2:5060"\n', "must be sip:ADDRESS[:PORT] with an IP"),
         ("[sip\n", "is not valid TOML"),
+        (
+            '[menu]\nenvelope = "first"\n',
+            "[menu] envelope 'first' must be one of before, after, key",
+        ),
+        ("[menu]\nenvelope = 3\n", "[menu] envelope must be a str"),
+        ('[menu]\nvoice = "en"\n', "unknown key 'voice' in [menu]; allowed: envelope"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, fragment: str) -> None:
@@ -66,3 +72,12 @@ def test_mistakes_are_named(tmp_path: Path, text: str, fragment: str) -> None:
 )
 def test_proxies_with_an_address_are_accepted(tmp_path: Path, proxy: str) -> None:
     assert settings(tmp_path, f'[sip]\nproxy = "{proxy}"\n').sip.proxy == proxy
+
+
+@pytest.mark.parametrize("envelope", ["before", "after", "key"])
+def test_menu_envelope_is_read(tmp_path: Path, envelope: str) -> None:
+    assert settings(tmp_path, f'[menu]\nenvelope = "{envelope}"\n').menu.envelope == envelope
+
+
+def test_menu_envelope_defaults_to_after() -> None:
+    assert Settings().menu.envelope == "after"

@@ -40,6 +40,9 @@ class MenuServices:
     scratch: Callable[[], Path]
     """A fresh path for a short-lived recording (the flow deletes it)."""
     max_greeting_s: float = 120.0
+    envelope: str = "after"
+    """When a message's envelope is said: "before" or "after" the message, or only on "key"
+    3 (the ``[menu] envelope`` setting)."""
 
 
 @dataclass(frozen=True)
