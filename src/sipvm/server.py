@@ -201,6 +201,7 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         default_manifest,
         load_prompts,
     )
+    from sipvm.prompts.prepare import PROMPT_CACHE, prepare_prompts
     from sipvm.sip.engine import EngineConfig
     from sipvm.sip.worker import SipWorker
 
@@ -211,6 +212,10 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         language=app.directory.current.defaults.language,
         overrides_dir=settings.data / "prompts",
     )
+    prompts, prepared = await asyncio.to_thread(
+        prepare_prompts, prompts, settings.data / PROMPT_CACHE
+    )
+    log.info("%s", prepared)
     router = CallRouter(
         RouterSettings(
             trusted_peers=frozenset(settings.sip.trusted_peers),

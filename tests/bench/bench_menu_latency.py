@@ -75,6 +75,7 @@ from sipvm.prompts import (  # noqa: E402
     default_manifest,
     load_prompts,
 )
+from sipvm.prompts.prepare import PROMPT_CACHE, prepare_prompts  # noqa: E402
 from tests.e2e.conftest import PBX_HOST, Server, start_server  # noqa: E402
 from tests.support.rtp_caller import (  # noqa: E402
     FRAME_S,
@@ -416,6 +417,8 @@ def measure(
         default_extra_dir(),
         overrides_dir=server.data / "prompts",
     )
+    # the server plays the prepared copies (made at its start): match those
+    prompts, _ = prepare_prompts(prompts, server.data / PROMPT_CACHE)
     frames = PromptFrames(prompts)
     rng = random.Random(seed)
     samples: list[Sample] = []
