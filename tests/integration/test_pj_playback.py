@@ -208,7 +208,9 @@ def test_a_prompt_of_several_files_plays_to_its_last_sample(run: Run) -> None:
     # pjmedia's playlist reports its end when it reads its last buffer (~0.25 s early) and
     # drops what is buffered; the engine pads playlists so nothing of the prompt is lost.
     heard = seconds_with_tone(run.heard, RATE, TAIL_TONE, window_s=0.05)
-    assert heard == pytest.approx(TAIL_S, abs=0.06)
+    # The clipped case lost ~0.25 s. On a machine busy with the parallel suite the receiver's
+    # jitter buffer may repeat a late frame (heard once as 1.0 s), so allow two windows more.
+    assert TAIL_S - 0.06 <= heard <= TAIL_S + 0.1
 
 
 @slow
