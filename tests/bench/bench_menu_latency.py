@@ -230,8 +230,8 @@ def menu_dialog(barge_in: bool = False) -> Dialog:
         opening=(
             Played("login.password"),
             *[Press(d) for d in "927361"],  # collect waits silently between keys
-            Press("#", expect="login.inboxes", fill={"n": 2}),
-            before("login.inboxes", n=2),
+            Press("#", expect="menu.inbox_for"),  # the main menu's first line
+            before("menu.inbox_for"),
             Press("0", expect="menu.greeting_options"),
             before("menu.greeting_options"),
         ),

@@ -88,6 +88,9 @@ class MenuKit:
     clock: FakeClock
     tmp: Path
     prompts: IdPrompts = field(default_factory=IdPrompts)
+    envelope: str = "before"
+    """The ``[menu] envelope`` mode of :meth:`services`: "before" lets a script hear each
+    message as two prompts (``LISTEN``: announcement and envelope, then the message)."""
 
     async def use_directory(self, ann_rights: Sequence[str] = ("play",), extra: str = "") -> None:
         path = self.tmp / f"directory-{len(list(self.tmp.glob('directory-*')))}.toml"
@@ -111,7 +114,7 @@ class MenuKit:
         return stored.id
 
     def services(self) -> MenuServices:
-        return self.app.menu_services(self.prompts, self.clock)
+        return self.app.menu_services(self.prompts, self.clock, envelope=self.envelope)
 
     async def call(
         self,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sipvm.domain.caller_id import PhoneNumber
 from sipvm.errors import NotPermittedError
 from sipvm.flows.channel import CallerHungUp
 from sipvm.testing.fake_channel import HANGUP, KEY_AFTER_S, WAIT
@@ -39,18 +40,29 @@ async def test_main_menu_lists_own_inbox_first_with_names_and_counts(kit: MenuKi
     await kit.deposit("2001", 700)
     channel = await kit.call([*LOGIN, WAIT, WAIT, WAIT])
     menu = channel.transcript[2][1]
+    # "For Inbox 1 0 0 1, 1 new, press 1. For Inbox 2 0 0 1, 2 new, press 2." — no
+    # "you have access to 2 inboxes" first: the lines say it.
     assert [p.stem for p in menu] == [  # type: ignore[attr-defined]
-        "login.inboxes",
-        *["menu.inbox_for", "menu.inbox", "menu.inbox_counts", "menu.press"] * 2,
+        *["menu.inbox_for", "menu.inbox", "menu.new_count", "menu.press"] * 2,
         "menu.options_key",
     ]
     fills = kit.prompts.fills
-    assert ("login.inboxes", {"n": 2}) in fills
     names = [f["ext"] for pid, f in fills if pid == "menu.inbox"]
     assert names[:2] == [ANN, "2001"]
-    counts = [f for pid, f in fills if pid == "menu.inbox_counts"]
-    assert counts[:2] == [{"new": 1, "saved": 0}, {"new": 2, "saved": 0}]
+    counts = [f for pid, f in fills if pid == "menu.new_count"]
+    assert counts[:2] == [{"n": 1}, {"n": 2}]
     assert channel.played()[-1] == "common.goodbye"  # three rounds without an answer
+
+
+async def test_a_main_menu_line_says_no_count_when_nothing_is_new(kit: MenuKit) -> None:
+    mid = await kit.deposit("2001", 600)
+    await kit.app.messages.mark_played(mid, as_member=BEN)
+    channel = await kit.call([*LOGIN, WAIT, WAIT, WAIT])
+    menu = [p.stem for p in channel.transcript[2][1]]  # type: ignore[attr-defined]
+    assert menu == [
+        *["menu.inbox_for", "menu.inbox", "menu.press"] * 2,  # "For Inbox 2 0 0 1, press 2."
+        "menu.options_key",
+    ]
 
 
 async def test_a_recorded_name_is_said_instead_of_the_extension(kit: MenuKit) -> None:
@@ -71,8 +83,8 @@ async def test_one_inbox_goes_straight_in(kit: MenuKit) -> None:
     await kit.deposit("1003", 500)
     channel = await kit.call(["315972#", "", *LISTEN, "*", WAIT, WAIT, WAIT], hint="1003")
     played = channel.played()
-    assert played[1:3] == ["menu.inbox", "menu.counts"]  # no inbox list first
-    assert "login.inboxes_one" in played  # leaving the inbox comes back to the main menu
+    assert played[1:3] == ["menu.inbox", "menu.new_count"]  # no inbox list first
+    assert "menu.inbox_for" in played  # leaving the inbox comes back to the main menu
 
 
 async def test_more_than_nine_inboxes_are_paged(kit: MenuKit) -> None:
@@ -108,7 +120,7 @@ async def test_direct_inbox_after_login(kit: MenuKit) -> None:
     first = await kit.deposit("2001", 600)
     channel = await kit.call([*LOGIN, "", *LISTEN, "*", WAIT, WAIT, WAIT], direct="2001")
     assert played_messages(channel)[0][0] == (await stems(kit, first))[0]
-    assert "login.inboxes" in channel.played()  # back to the main menu afterwards
+    assert "menu.inbox_for" in channel.played()  # back to the main menu afterwards
 
 
 async def test_direct_inbox_without_access_sounds_the_same_as_a_missing_one(kit: MenuKit) -> None:
@@ -157,14 +169,18 @@ async def test_envelope_says_time_in_the_site_zone_and_the_caller(kit: MenuKit) 
     assert isinstance(when, datetime) and when.hour == 10 and when.utcoffset() is not None
     assert len(received) == 4  # three envelopes and one "3: envelope again"
     callers = [
-        (pid, f.get("caller")) for pid, f in kit.prompts.fills if pid.startswith("menu.from")
+        (pid, f.get("caller") or f.get("ext"))
+        for pid, f in kit.prompts.fills
+        if pid.startswith("menu.from")
     ]
     assert callers == [
-        ("menu.from_extension", "1002"),
+        ("menu.from_extension", "1002"),  # "from extension 1 0 0 2" (no recorded name)
         ("menu.from_extension", "1002"),  # 3 repeats the envelope
         ("menu.from", "15550100"),
         ("menu.from_unknown", None),
     ]
+    phone = next(f["caller"] for pid, f in kit.prompts.fills if pid == "menu.from")
+    assert isinstance(phone, PhoneNumber)  # said in groups: "1, 5 5 5, 0 1 hundred"
 
 
 async def test_previous_repeat_and_save(kit: MenuKit) -> None:

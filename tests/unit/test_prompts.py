@@ -103,12 +103,14 @@ def test_every_prompt_id_the_flows_use_is_in_the_manifest(prompts: PromptSet) ->
 
 
 def test_default_greeting_spells_the_extension_without_a_recorded_name(prompts: PromptSet) -> None:
+    # "Extension 1 0 0 1 is unavailable. Leave a message after the tone."
     assert names(prompts.get("deposit.greeting", name=None, ext="1001")) == [
-        "vm-theperson", "digits/1", "digits/0", "digits/0", "digits/1", "vm-isunavail",
+        "vm-extension", "digits/1", "digits/0", "digits/0", "digits/1", "vm-isunavail",
     ]  # fmt: skip
     assert names(prompts.get("deposit.greeting_busy", ext="2001")) == [
-        "vm-theperson", "digits/2", "digits/0", "digits/0", "digits/1", "vm-isonphone",
+        "vm-extension", "digits/2", "digits/0", "digits/0", "digits/1", "vm-isonphone",
     ]  # fmt: skip
+    assert names(prompts.get("deposit.instructions")) == ["sipvm-leave-after-tone"]
 
 
 def test_recorded_name_is_played_as_given(prompts: PromptSet, tmp_path: Path) -> None:
@@ -123,19 +125,15 @@ def test_review_menu_offers_urgent(prompts: PromptSet) -> None:
 
 
 def test_counts_and_envelope_fill_numbers_and_dates(prompts: PromptSet) -> None:
-    assert names(prompts.get("menu.counts", new=2, saved=13)) == [
-        "vm-youhave", "digits/2", "vm-INBOX", "vm-and", "digits/13", "vm-saved", "vm-messages",
-    ]  # fmt: skip
+    assert names(prompts.get("menu.new_count", n=12)) == ["digits/12", "vm-INBOX"]  # "twelve new"
+    assert names(prompts.get("menu.saved_count", n=3)) == ["digits/3", "vm-saved"]
     when = datetime(2024, 3, 5, 9, 30)
     assert names(prompts.get("menu.received", when=when, now=datetime(2024, 3, 5, 18, 0))) == [
-        "vm-received", "digits/today", "digits/at", "digits/9", "digits/30", "digits/a-m",
+        "digits/today", "digits/at", "digits/9", "digits/30", "digits/a-m",
     ]  # fmt: skip
-    assert names(prompts.get("login.inboxes", n=4)) == [
-        "vm-youhave",
-        "sipvm-access-to",
-        "digits/4",
-        "sipvm-inboxes",
-    ]
+    assert names(prompts.get("menu.from_extension", name=None, ext="1002")) == [
+        "vm-from", "vm-extension", "digits/1", "digits/0", "digits/0", "digits/2",
+    ]  # fmt: skip
 
 
 def test_missing_placeholder_value_without_fallback_raises(prompts: PromptSet) -> None:

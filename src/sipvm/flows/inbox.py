@@ -5,6 +5,13 @@ the member's right and that the message still exists; this flow only decides wha
 - a key the member has no right for: "You do not have permission to ..." and nothing changes;
 - a message another member deleted meanwhile: "That message is no longer available", next one.
 A message becomes played for everyone when its playback starts (``Mailboxes.listen``).
+
+What the caller hears: "Support: 2 new." (or "3 saved." when nothing is new: the walk reaches
+the saved ones after the new ones anyway), then the first message at once; before each later
+one "message 2" / "last message". The envelope ("today at 11 45 A.M., from 5 5 5, 0 1
+hundred") plays before the message, after it, or only on ``3`` (``MenuServices.envelope``,
+the ``[menu] envelope`` setting); ``3`` says it again in every mode. A key typed during any
+prompt acts at once (or is kept for the next question).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sipvm.domain.caller_id import PhoneNumber
 from sipvm.domain.menu import (
     MESSAGE_KEYS,
     PLAYBACK_KEYS,
@@ -50,14 +58,17 @@ async def walk_inbox(
 ) -> None:
     """Announce the inbox and walk its messages until the caller goes back (or none are left)."""
     prompts = services.prompts
-    ids = [m.id for m in await services.mailboxes.messages(inbox.ext, as_member=caller.member)]
+    messages = await services.mailboxes.messages(inbox.ext, as_member=caller.member)
+    ids = [m.id for m in messages]
     intro = await name_prompt(services, inbox.ext)
     if not ids:
         await channel.play(intro + prompts.get("menu.no_messages"))
         return
-    pressed = await channel.play(
-        intro + prompts.get("menu.counts", new=inbox.new, saved=inbox.old), interrupt="*#"
+    new = sum(1 for m in messages if not m.played)
+    counts = (
+        prompts.get("menu.new_count", n=new) if new else prompts.get("menu.saved_count", n=len(ids))
     )
+    pressed = await channel.play(intro + counts, interrupt="*#")
     if pressed == "*":
         return
     walk = _Walk(channel, services, caller, inbox, ids)
@@ -112,17 +123,28 @@ class _Walk:
         await self.channel.play(self.prompts.get("menu.no_more"))
 
     async def _present(self, message: Message, audio: Path) -> MessageAction | None:
-        """Announce, envelope, then play the message; a key pressed on the way is returned."""
+        """Announce (and the envelope, when it comes first), play the message, then the
+        envelope when it comes after; a key pressed on the way is returned."""
+        envelope = self.services.envelope
+        lead: list[Path] = []
         if self.skip_announcement:
             self.skip_announcement = False
-            return await self._play(audio, message.duration_s)
-        keys = "".join(PLAYBACK_KEYS)
-        key = await self.channel.play(
-            self._announcement() + self._envelope(message), interrupt=keys
-        )
-        if key is not None and key not in "*#0":
-            return MESSAGE_KEYS[key]
-        return await self._play(audio, message.duration_s)
+        else:
+            lead = self._announcement()
+            if envelope == "before":
+                lead += await self._envelope(message)
+        if lead:
+            key = await self.channel.play(lead, interrupt="".join(PLAYBACK_KEYS))
+            if key is not None and key not in "*#0":
+                return MESSAGE_KEYS[key]
+        action = await self._play(audio, message.duration_s)
+        if action is None and envelope == "after":
+            key = await self.channel.play(
+                await self._envelope(message), interrupt="".join(MESSAGE_KEYS)
+            )
+            if key is not None:
+                return MESSAGE_KEYS[key]
+        return action
 
     async def _play(self, audio: Path, length_s: float) -> MessageAction | None:
         """Play with * back, # forward, 0 pause; other message keys end playback and act."""
@@ -213,7 +235,7 @@ class _Walk:
             self.index -= 1
             return False
         if action is MessageAction.ENVELOPE:
-            await play(self._envelope(message))
+            await play(await self._envelope(message))
             return None
         if action is MessageAction.MARK_NEW:
             result = await mailboxes.mark_new(message.id, as_member=member)
@@ -249,14 +271,18 @@ class _Walk:
         raise AssertionError(f"unhandled action {action}")
 
     def _announcement(self) -> list[Path]:
+        """Nothing before the first message (the inbox intro just came), then "message 2" ...
+        "last message"."""
         prompts = self.prompts
         if self.index == 0:
-            return prompts.get("menu.first_message")
+            return []
         if self.index == len(self.ids) - 1:
             return prompts.get("menu.last_message")
         return prompts.get("menu.message_number", n=self.index + 1)
 
-    def _envelope(self, message: Message) -> list[Path]:
+    async def _envelope(self, message: Message) -> list[Path]:
+        """ "Today at 11 45 A.M., from 5 5 5, 0 1 hundred." — a known extension by its
+        recorded name, else "from extension 1 0 0 2"."""
         prompts = self.prompts
         now = self.services.clock()
         when = message.received_at
@@ -266,9 +292,10 @@ class _Walk:
         number = "".join(c for c in message.caller if c.isdigit())
         if not number:
             return files + prompts.get("menu.from_unknown")
-        known = self.services.directory.current.get(number)
-        which = "menu.from_extension" if known is not None else "menu.from"
-        return files + prompts.get(which, caller=number)
+        if self.services.directory.current.get(number) is None:
+            return files + prompts.get("menu.from", caller=PhoneNumber(number))
+        name = await self.services.greetings.path_for(number, "name")
+        return files + prompts.get("menu.from_extension", name=name, ext=number)
 
     def _options(self) -> list[Path]:
         return self.prompts.get("menu.message_options") + self.prompts.get("menu.go_back")

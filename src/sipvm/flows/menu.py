@@ -4,8 +4,8 @@
 2. ``*97*EXT`` (a pilot with an inbox): straight into inbox EXT when the member may play it;
    otherwise "You do not have access to that inbox." — the same words whether EXT exists or
    not — and on to the main menu.
-3. Main menu: "You have access to N inboxes." then, per page of nine, "For <name>, 2 new,
-   5 saved, press 1." (own inbox first, then by extension), ``#``/``*`` for the
+3. Main menu, per page of nine: "For <name>, 2 new, press 1." (the new count only when
+   there are new messages; own inbox first, then by extension), ``#``/``*`` for the
    next/previous page, ``0`` for the own inbox's options. A member with one inbox goes straight
    into it; leaving it comes back here. Three rounds without an answer end the call.
 4. ``flows.inbox`` walks the chosen inbox; ``flows.options`` runs the mailbox options.
@@ -68,21 +68,12 @@ async def voicemail_menu(
 async def _main_menu(channel: CallChannel, services: MenuServices, caller: Caller) -> None:
     prompts = services.prompts
     page_number = 0
-    announced = False
     silent = 0
     while silent < MENU_ATTEMPTS:
         inboxes = await services.mailboxes.inboxes(caller.member)  # fresh counts each round
         current = page([i.ext for i in inboxes], page_number)
         by_ext = {i.ext: i for i in inboxes}
         files: list[Path] = []
-        if not announced:
-            count = len(inboxes)
-            files += (
-                prompts.get("login.inboxes_one")
-                if count == 1
-                else prompts.get("login.inboxes", n=count)
-            )
-            announced = True
         for digit, ext in enumerate(current.entries, start=1):
             files += await _entry(services, by_ext[ext], digit)
         if current.has_next:
@@ -126,11 +117,9 @@ async def _open(
 
 
 async def _entry(services: MenuServices, inbox: InboxSummary, digit: int) -> list[Path]:
-    """ "For <name>, 2 new, 5 saved, press 1." """
+    """ "For <name>, 2 new, press 1." — "For <name>, press 1." with nothing new."""
     prompts = services.prompts
-    return (
-        prompts.get("menu.inbox_for")
-        + await name_prompt(services, inbox.ext)
-        + prompts.get("menu.inbox_counts", new=inbox.new, saved=inbox.old)
-        + prompts.get("menu.press", key=str(digit))
-    )
+    files = prompts.get("menu.inbox_for") + await name_prompt(services, inbox.ext)
+    if inbox.new:
+        files += prompts.get("menu.new_count", n=inbox.new)
+    return files + prompts.get("menu.press", key=str(digit))
