@@ -228,7 +228,7 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         greetings=app.greetings,
         sink=app.deposits,
         clock=utc_now,
-        menu=app.menu_services(prompts, utc_now),
+        menu=app.menu_services(prompts, utc_now, envelope=settings.menu.envelope),
         routing=app.routing,
     )
     engine = EngineConfig(
