@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sipvm.testing.fake_channel import WAIT, FakeChannel
 from tests.flows.menu_kit import ANN_PIN, BEN, MenuKit
+from tests.support.tones import write_tone_wav
 
 LOGIN = [ANN_PIN + "#"]
 MESSAGE = "<message>"
@@ -20,8 +21,11 @@ def steps(channel: FakeChannel) -> list[list[str]]:
             out.append([Path(p).stem for p in detail])  # type: ignore[union-attr]
         elif op == "play_message":
             out.append([MESSAGE])
-    start = next(i for i, s in enumerate(out) if s[0] == "menu.inbox" and "menu.press" not in s)
+    start = next(i for i, s in enumerate(out) if s and s[-1] in INTRO_ENDS)
     return out[start:]
+
+
+INTRO_ENDS = ("menu.new_count", "menu.saved_count", "menu.no_messages")
 
 
 OPTIONS = ["menu.message_options", "menu.go_back"]
@@ -33,7 +37,7 @@ async def test_before_says_the_envelope_then_the_message(kit: MenuKit) -> None:
     await kit.deposit("2001", 600)
     channel = await kit.call([*LOGIN, "2", "", "", "", "*", WAIT, WAIT, WAIT])
     assert steps(channel)[:4] == [
-        ["menu.inbox", "menu.new_count"],  # "Inbox 2 0 0 1: 1 new."
+        ["menu.new_count"],  # "1 new." (the extension just chosen is not spelled again)
         ENVELOPE,  # "Today at 3 P.M., from 5 5 5, 1 2 3 4."
         [MESSAGE],
         OPTIONS,
@@ -45,7 +49,7 @@ async def test_after_plays_the_message_first_then_the_envelope(kit: MenuKit) -> 
     await kit.deposit("2001", 600)
     channel = await kit.call([*LOGIN, "2", "", "", "", "*", WAIT, WAIT, WAIT])
     assert steps(channel)[:4] == [
-        ["menu.inbox", "menu.new_count"],
+        ["menu.new_count"],
         [MESSAGE],  # straight after the intro
         ENVELOPE,
         OPTIONS,
@@ -57,7 +61,7 @@ async def test_key_mode_says_the_envelope_only_on_3(kit: MenuKit) -> None:
     await kit.deposit("2001", 600)
     channel = await kit.call([*LOGIN, "2", "", "", "3", "", "*", WAIT, WAIT, WAIT])
     assert steps(channel)[:5] == [
-        ["menu.inbox", "menu.new_count"],
+        ["menu.new_count"],
         [MESSAGE],
         OPTIONS,  # 3 typed here
         ENVELOPE,
@@ -84,7 +88,7 @@ async def test_a_key_typed_during_the_envelope_after_acts_at_once(kit: MenuKit) 
 async def test_a_key_typed_during_the_intro_is_kept_for_the_message(kit: MenuKit) -> None:
     kit.envelope = "after"
     await kit.deposit("2001", 600)
-    # 9 during "Inbox 2 0 0 1: 1 new." stops the message as it starts: saved.
+    # 9 during "1 new." stops the message as it starts: saved.
     channel = await kit.call([*LOGIN, "2", "9", "*", WAIT, WAIT, WAIT])
     assert steps(channel)[1:3] == [[MESSAGE], ["menu.message_saved"]]
 
@@ -107,10 +111,21 @@ async def test_intro_says_saved_only_when_nothing_is_new(kit: MenuKit) -> None:
     for mid in (first, second):
         await kit.app.messages.mark_played(mid, as_member=BEN)
     channel = await kit.call([*LOGIN, "2", "*", WAIT, WAIT, WAIT])
-    assert steps(channel)[0] == ["menu.inbox", "menu.saved_count"]  # "Inbox 2 0 0 1: 2 saved."
+    assert steps(channel)[0] == ["menu.saved_count"]  # "2 saved."
     assert ("menu.saved_count", {"n": 2}) in kit.prompts.fills
 
 
 async def test_intro_of_an_empty_inbox(kit: MenuKit) -> None:
     channel = await kit.call([*LOGIN, "2", WAIT, WAIT, WAIT])
-    assert steps(channel)[0] == ["menu.inbox", "menu.no_messages"]  # "Inbox 2 0 0 1: no messages."
+    assert steps(channel)[0] == ["menu.no_messages"]  # "No messages."
+
+
+async def test_intro_says_the_recorded_name(kit: MenuKit) -> None:
+    name = kit.tmp / "support-name.wav"
+    write_tone_wav(name, 440, 1.0)
+    await kit.app.greetings.upload("2001", "name", name)
+    await kit.deposit("2001", 600)
+    channel = await kit.call([*LOGIN, "2", "*", WAIT, WAIT, WAIT])
+    intro = steps(channel)[0]
+    assert len(intro) == 2 and intro[0].startswith("name-")  # "Support: 1 new."
+    assert intro[1] == "menu.new_count"

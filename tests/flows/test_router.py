@@ -256,7 +256,8 @@ async def test_pilot_with_an_inbox_goes_there_after_login(app: App, clock: FakeC
     await router(app, clock, menu=True).on_invite(control, 11, raw, "127.0.0.2:5060")
     assert control.channel is not None
     assert [op for op, _ in control.channel.transcript].count("play_message") == 1
-    assert control.channel.played()[:3] == ["login.extension", "login.password", "menu.inbox"]
+    # straight into 2001: "1 new." (no main menu first)
+    assert control.channel.played()[:3] == ["login.extension", "login.password", "menu.new_count"]
 
 
 async def test_a_call_diverted_to_the_pilot_is_still_a_deposit(app: App, clock: FakeClock) -> None:

@@ -7,11 +7,12 @@ the member's right and that the message still exists; this flow only decides wha
 A message becomes played for everyone when its playback starts (``Mailboxes.listen``).
 
 What the caller hears: "Support: 2 new." (or "3 saved." when nothing is new: the walk reaches
-the saved ones after the new ones anyway), then the first message at once; before each later
-one "message 2" / "last message". The envelope ("today at 11 45 A.M., from 5 5 5, 0 1
-hundred") plays before the message, after it, or only on ``3`` (``MenuServices.envelope``,
-the ``[menu] envelope`` setting); ``3`` says it again in every mode. A key typed during any
-prompt acts at once (or is kept for the next question).
+the saved ones after the new ones anyway) — the inbox's recorded name, but not its extension
+spelled out (3 s of digits the caller just chose or typed) — then the first message at once;
+before each later one "message 2" / "last message". The envelope ("today at 11 45 A.M., from
+5 5 5, 0 1 hundred") plays before the message, after it, or only on ``3``
+(``MenuServices.envelope``, the ``[menu] envelope`` setting); ``3`` says it again in every
+mode. A key typed during any prompt acts at once (or is kept for the next question).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from sipvm.flows.session import (
     Caller,
     MenuServices,
     ask,
-    name_prompt,
     site_zone,
 )
 from sipvm.flows.share import share_message
@@ -60,7 +60,8 @@ async def walk_inbox(
     prompts = services.prompts
     messages = await services.mailboxes.messages(inbox.ext, as_member=caller.member)
     ids = [m.id for m in messages]
-    intro = await name_prompt(services, inbox.ext)
+    name = await services.greetings.path_for(inbox.ext, "name")
+    intro = [name] if name is not None else []
     if not ids:
         await channel.play(intro + prompts.get("menu.no_messages"))
         return
