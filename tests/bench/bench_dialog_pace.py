@@ -16,7 +16,7 @@ and reports its loud spans and the time of each step, all from its own clock (0 
 - deposit: a caller reaches Bob (1002, no recorded greeting: the system greeting says the
   extension) and waits for the beep (a 700 Hz tone in ``beep.wav``).
 
-Steps (target of issue 15 in brackets):
+Steps (targets in brackets):
 - answer → PIN prompt: the first loud span [≤ 1.5 s];
 - PIN ``#`` → main menu: from sending ``#`` to the next loud span [≤ 2 s];
 - main menu, whole: from its first sound to its last before the caller's key; and that
@@ -31,14 +31,15 @@ Tones are found by FFT in 20 ms frames (hop 10 ms): a frame holds the tone when 
 10 frames in a row. The recording starts with the media, a few ms away from the answer: it is
 aligned on the report's clock by its first loud sample against the first loud span.
 
-Figures of the code before issue 15 (2 cores, 1 run), p50 / max in seconds:
+Before the prompts were trimmed and the wording shortened (2 cores busy with other tests,
+3 runs), p50 / max in seconds:
 
-    answer -> PIN prompt               0.22 / 0.22
-    PIN # -> main menu                 0.17 / 0.17
-    main menu, whole                 47.67 / 47.67
-    main menu, mean per line           7.95 / 7.95
-    inbox key -> message audio       26.56 / 26.56
-    deposit answer -> beep           12.77 / 12.77
+    answer -> PIN prompt           0.22 / 0.40
+    PIN # -> main menu             0.23 / 1.29
+    main menu, whole              47.69 / 47.71
+    main menu, mean per line       7.95 / 7.95
+    inbox key -> message audio    26.78 / 26.84
+    deposit answer -> beep        12.60 / 12.68
 
 ``--save FILE`` writes this run's figures as JSON; ``--compare FILE`` prints them beside
 figures saved before (without it, beside the figures above).
@@ -81,14 +82,14 @@ STEPS = (
     "deposit answer -> beep",
 )
 OLD: dict[str, list[float]] = {
-    "answer -> PIN prompt": [0.22, 0.22],
-    "PIN # -> main menu": [0.17, 0.17],
-    "main menu, whole": [47.67, 47.67],
+    "answer -> PIN prompt": [0.22, 0.40],
+    "PIN # -> main menu": [0.23, 1.29],
+    "main menu, whole": [47.69, 47.71],
     "main menu, mean per line": [7.95, 7.95],
-    "inbox key -> message audio": [26.56, 26.56],
-    "deposit answer -> beep": [12.77, 12.77],
+    "inbox key -> message audio": [26.78, 26.84],
+    "deposit answer -> beep": [12.60, 12.68],
 }
-"""p50 and max of the code before issue 15 (see the module doc)."""
+"""p50 and max before the prompts were trimmed and the wording shortened (see the module doc)."""
 
 
 def keys(digits: str) -> dict[str, Any]:
