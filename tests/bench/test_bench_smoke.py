@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.bench import bench_http, bench_menu_latency
+from tests.bench import bench_dialog_pace, bench_http, bench_menu_latency
 from tests.bench.bench_listings import run
 from tests.bench.bench_login_timing import run as login_timing
 
@@ -58,3 +58,13 @@ def test_http_benchmark_runs_and_prints_figures() -> None:
     (line,) = [x for x in lines if x.startswith("change -> event at each page")]
     assert re.search(r"p50 +[0-9.]+ ms +max +[0-9.]+ ms", line), line
     assert re.fullmatch(r"server memory: filled RSS [0-9]+ MiB .*", lines[-1]), lines
+
+
+@pytest.mark.slow
+def test_dialog_pace_benchmark_runs_and_prints_figures() -> None:
+    lines, figures = bench_dialog_pace.run(runs=1)
+    assert lines[0].startswith("dialog pace over real SIP, 1 runs"), lines
+    assert set(figures) == set(bench_dialog_pace.STEPS)
+    for step in bench_dialog_pace.STEPS:
+        (line,) = [x for x in lines if x.startswith(step)]
+        assert re.search(r"( +[0-9]+\.[0-9]{2}){4}$", line), line
