@@ -5,6 +5,8 @@
 - :mod:`.prompt_set` is what the flows play from: :class:`PromptSet` fills a prompt's
   placeholders (keys, numbers, dates) and hands back the files in order;
 - :mod:`.english` says numbers, dates and phone keys in English, as Asterisk does.
+- :mod:`.prepare` trims each sound's silent ends and levels its loudness once, at start
+  (cached in ``DATA/prompt-cache/``), so that sentences strung from many sounds are brisk.
 """
 
 from sipvm.errors import PromptError
