@@ -12,9 +12,18 @@ import pytest
 
 from sipvm.prompts import DEFAULT_SOUNDS_DIR, default_extra_dir, default_manifest, load_prompts
 from sipvm.prompts import prepare as prep
-from sipvm.prompts.prepare import DEFAULT, loud_bounds, prepare_prompts, read_segment
+from sipvm.prompts.prepare import (
+    DEFAULT,
+    PrepareSettings,
+    loud_bounds,
+    prepare_prompts,
+    prepare_segments,
+    read_segment,
+)
 
 RATE = 8000
+SAME_PACE = PrepareSettings(tempo=1.0)
+"""The default preparation without the tempo change: every kept sample can be compared."""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +54,7 @@ def word(quiet_s: float = 0.3) -> list[int]:
 def test_a_trimmed_word_keeps_every_loud_sample_and_the_pad(tmp_path: Path) -> None:
     source = read_segment(write_wav(tmp_path / "w.wav", word()))
     first, last = loud_bounds(source, DEFAULT.threshold_db) or (0, 0)
-    prepared = prep.prepare_segment(source)
+    prepared = prep.prepare_segment(source, SAME_PACE)
     pad = DEFAULT.pad_ms * RATE // 1000
     assert int(prepared.frame_count()) == (last - first + 1) + 2 * pad
     gain = prepared.max / source.max
@@ -58,7 +67,7 @@ def test_a_trimmed_word_keeps_every_loud_sample_and_the_pad(tmp_path: Path) -> N
 
 
 def test_every_shipped_sound_keeps_its_words_and_is_evenly_loud(shipped, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    prepared, _ = prepare_prompts(shipped, tmp_path)
+    prepared, _ = prepare_prompts(shipped, tmp_path, SAME_PACE)
     pad = DEFAULT.pad_ms * RATE // 1000
     levels = []
     for name, source_path in shipped.files.items():
@@ -107,6 +116,14 @@ def test_the_cache_is_reused_and_a_changed_source_converted_again(
     assert not hit and changed != first
 
 
+def test_the_beep_keeps_its_pace(shipped, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    prepared, _ = prepare_prompts(shipped, tmp_path)
+    [beep] = shipped.get("deposit.beep")
+    [after] = prepared.get("deposit.beep")
+    same = prepare_segments([read_segment(beep)], SAME_PACE)[0]
+    assert read_segment(after).frame_count() == same.frame_count()
+
+
 def test_prepared_prompts_play_the_same_sounds_in_the_same_order(shipped, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     prepared, stats = prepare_prompts(shipped, tmp_path)
     assert stats.files == len(set(shipped.files.values())) and stats.from_cache == 0
@@ -116,3 +133,40 @@ def test_prepared_prompts_play_the_same_sounds_in_the_same_order(shipped, tmp_pa
     assert len(prepared.get("menu.press", key="2")) == len(shipped.get("menu.press", key="2"))
     _, again = prepare_prompts(shipped, tmp_path)
     assert again.from_cache == again.files == stats.files
+
+
+def dominant_hz(segment) -> float:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    samples = np.array(segment.get_array_of_samples(), dtype=float)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / RATE)[int(np.argmax(spectrum))])
+
+
+def test_the_tempo_shortens_each_word_and_keeps_its_pitch(tmp_path: Path) -> None:
+    words = [read_segment(write_wav(tmp_path / f"w{i}.wav", word(0.1 + 0.1 * i))) for i in range(5)]
+    paced = prepare_segments(words)
+    same = prepare_segments(words, SAME_PACE)
+    for before, after in zip(same, paced, strict=True):
+        loud = before.frame_count() - 2 * DEFAULT.pad_ms * RATE / 1000
+        expected = loud / DEFAULT.tempo + 2 * DEFAULT.pad_ms * RATE / 1000
+        assert after.frame_count() == pytest.approx(expected, abs=0.03 * RATE)  # 30 ms
+        assert dominant_hz(after) == pytest.approx(300, abs=15)  # the same voice, not higher
+        assert after.dBFS == pytest.approx(before.dBFS, abs=1.0)
+
+
+def test_every_shipped_sound_is_paced_whole(shipped) -> None:  # type: ignore[no-untyped-def]
+    """Each sound comes out of the one tempo stream as itself: its length scaled by the tempo,
+    none cut in two or merged with its neighbour in the stream."""
+    sources = [p for p in dict.fromkeys(shipped.files.values()) if p.stem not in DEFAULT.unpaced]
+    segments = [read_segment(p) for p in sources]
+    same = prepare_segments(segments, SAME_PACE)
+    paced = prepare_segments(segments)
+    pad = DEFAULT.pad_ms * RATE / 1000
+    for path, before, after in zip(sources, same, paced, strict=True):
+        if loud_bounds(before, DEFAULT.threshold_db) is None:
+            continue  # silence stays silence
+        expected = (before.frame_count() - 2 * pad) / DEFAULT.tempo + 2 * pad
+        # within 60 ms and 4 %: a word cut in two or joined to the next would be far off
+        tolerance = 0.06 * RATE + 0.04 * expected
+        assert after.frame_count() == pytest.approx(expected, abs=tolerance), path.name

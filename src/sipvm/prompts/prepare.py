@@ -8,8 +8,15 @@ whose every sound is a prepared copy:
   it at each end, so two words of a sentence are ``2 * pad_ms`` apart (a natural gap) and no
   word's start or end is clipped: a sample is loud when it reaches ``threshold_db`` below the
   file's peak;
+- the speech is sped up by ``tempo`` (ffmpeg's ``atempo``: the pitch and the voice are kept,
+  only the pace changes; the Asterisk voice reads isolated words slowly, and 1.2 makes a
+  sentence of them sound like one spoken at a natural pace), then trimmed again;
 - the loudness (RMS of what is kept) is brought to ``target_dbfs``, never letting the peak
   above ``ceiling_dbfs`` (no clipping: a file with a high crest ends up a little quieter).
+
+The tempo change runs once for every file that needs it: one ffmpeg process reads all of them
+as one stream (each word separated by silence) and the output is cut back into words in the
+middle of each silence, so a start with an empty cache costs one process, not one per file.
 
 Copies live in a cache folder (``DATA/prompt-cache/``) named by a digest of the source's path,
 size and modification time and of the settings: a start reads them back, only a new or changed
@@ -23,6 +30,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import subprocess
 import tempfile
 import warnings
 import wave
@@ -41,7 +49,7 @@ with warnings.catch_warnings():
 PROMPT_CACHE = "prompt-cache"
 """The cache folder, in the data directory (``DATA/prompt-cache/``)."""
 SAMPLE_WIDTH = 2
-VERSION = 1
+VERSION = 2
 """Part of every cache key: bump it when the preparation itself changes."""
 
 
@@ -49,11 +57,17 @@ VERSION = 1
 class PrepareSettings:
     """How prompt sounds are prepared (see the module doc)."""
 
-    pad_ms: int = 50
+    pad_ms: int = 30
     threshold_db: float = 40.0
     """A sample is loud when it is at most this many dB below the file's peak."""
     target_dbfs: float = -21.0
     ceiling_dbfs: float = -0.5
+    tempo: float = 1.2
+    """Speech pace: 1.0 keeps the recordings' own; ffmpeg's atempo takes 0.5 to 2.0."""
+    gap_ms: int = 400
+    """Silence between two words in the stream the tempo change reads (cut in its middle)."""
+    unpaced: tuple[str, ...] = ("beep",)
+    """Sounds that are not speech, kept at their own pace (by file name, without ``.wav``)."""
 
 
 DEFAULT = PrepareSettings()
@@ -88,21 +102,100 @@ def loud_bounds(segment: Any, threshold_db: float) -> tuple[int, int] | None:
     return first, last
 
 
-def prepare_segment(segment: Any, settings: PrepareSettings = DEFAULT) -> Any:
-    """Trim and level one sound (8 kHz 16-bit mono)."""
+def trim(segment: Any, settings: PrepareSettings = DEFAULT) -> Any:
+    """The loud part of a sound with ``pad_ms`` of what surrounds it (a silent sound as is)."""
     bounds = loud_bounds(segment, settings.threshold_db)
     if bounds is None:
         return segment
     pad = settings.pad_ms * segment.frame_rate // 1000
     start = max(0, bounds[0] - pad)
     end = min(int(segment.frame_count()), bounds[1] + 1 + pad)
-    kept = segment.get_sample_slice(start, end)
+    return segment.get_sample_slice(start, end)
+
+
+def level(segment: Any, settings: PrepareSettings = DEFAULT) -> Any:
+    """A trimmed sound brought to ``target_dbfs`` (RMS of its loud part), peak under the
+    ceiling."""
+    bounds = loud_bounds(segment, settings.threshold_db)
+    if bounds is None:
+        return segment
     loud = segment.get_sample_slice(bounds[0], bounds[1] + 1)
     if loud.rms == 0:
-        return kept
+        return segment
     gain = settings.target_dbfs - loud.dBFS
-    headroom = settings.ceiling_dbfs - 20 * math.log10(kept.max / kept.max_possible_amplitude)
-    return kept.apply_gain(min(gain, headroom))
+    peak = 20 * math.log10(segment.max / segment.max_possible_amplitude)
+    return segment.apply_gain(min(gain, settings.ceiling_dbfs - peak))
+
+
+def change_tempo(segments: list[Any], settings: PrepareSettings = DEFAULT) -> list[Any]:
+    """``segments`` (trimmed, one sample rate, 16-bit mono) at ``tempo``, each trimmed again,
+    through one ffmpeg process (see the module doc)."""
+    if not segments or settings.tempo == 1.0:
+        return list(segments)
+    rate = segments[0].frame_rate
+    if any(s.frame_rate != rate or s.channels != 1 for s in segments):
+        raise ValueError("change_tempo: every sound must be mono at one sample rate")
+    gap = b"\0\0" * (settings.gap_ms * rate // 1000)
+    bounds: list[tuple[int, int]] = []  # each word's first and last sample in the stream
+    stream = bytearray(gap)
+    for segment in segments:
+        start = len(stream) // 2
+        stream += segment.raw_data
+        bounds.append((start, len(stream) // 2))
+        stream += gap
+    fmt = ["-f", "s16le", "-ar", str(rate), "-ac", "1"]
+    done = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            *fmt,
+            "-i",
+            "pipe:0",
+            "-af",
+            f"atempo={settings.tempo}",
+            *fmt,
+            "pipe:1",
+        ],
+        input=bytes(stream),
+        capture_output=True,
+        check=True,
+    )
+    out = segments[0]._spawn(done.stdout)
+    half_gap = len(gap) // 4
+    total = int(out.frame_count())
+    result = []
+    for start, end in bounds:
+        cut_from = max(0, round((start - half_gap) / settings.tempo))
+        cut_to = min(total, round((end + half_gap) / settings.tempo))
+        result.append(trim(out.get_sample_slice(cut_from, cut_to), settings))
+    return result
+
+
+def prepare_segments(
+    segments: list[Any], settings: PrepareSettings = DEFAULT, *, paced: list[bool] | None = None
+) -> list[Any]:
+    """Trim, pace (those ``paced`` says, default all) and level sounds (see the module doc)."""
+    by_rate: dict[tuple[int, int], list[int]] = {}
+    trimmed = [trim(s, settings) for s in segments]
+    for i, segment in enumerate(trimmed):
+        if paced is not None and not paced[i]:
+            continue
+        by_rate.setdefault((segment.frame_rate, segment.channels), []).append(i)
+    done = list(trimmed)
+    for (_, channels), indexes in by_rate.items():
+        if channels != 1:
+            continue  # the prompt set plays mono sounds only; left as they are
+        for i, segment in zip(
+            indexes, change_tempo([trimmed[i] for i in indexes], settings), strict=True
+        ):
+            done[i] = segment
+    return [level(s, settings) for s in done]
+
+
+def prepare_segment(segment: Any, settings: PrepareSettings = DEFAULT) -> Any:
+    """Trim, pace and level one sound."""
+    return prepare_segments([segment], settings)[0]
 
 
 def read_segment(path: Path) -> Any:
@@ -137,8 +230,28 @@ def prepare_file(
     target = cache / cache_key(source, settings)
     if target.is_file():
         return target, True
-    write_atomically(prepare_segment(read_segment(source), settings), target)
+    [segment] = prepare_segments(
+        [read_segment(source)], settings, paced=[source.stem not in settings.unpaced]
+    )
+    write_atomically(segment, target)
     return target, False
+
+
+def prepare_files(
+    sources: list[Path], cache: Path, settings: PrepareSettings = DEFAULT
+) -> tuple[dict[Path, Path], int]:
+    """The prepared copy of each source (made together when missing) and how many were
+    in ``cache`` already."""
+    targets = {source: cache / cache_key(source, settings) for source in sources}
+    missing = [source for source, target in targets.items() if not target.is_file()]
+    prepared = prepare_segments(
+        [read_segment(source) for source in missing],
+        settings,
+        paced=[source.stem not in settings.unpaced for source in missing],
+    )
+    for source, segment in zip(missing, prepared, strict=True):
+        write_atomically(segment, targets[source])
+    return targets, len(targets) - len(missing)
 
 
 def prepare_prompts(
@@ -146,13 +259,8 @@ def prepare_prompts(
 ) -> tuple[PromptSet, PrepareStats]:
     """``prompts`` playing prepared copies of its sounds (made once, kept in ``cache``)."""
     cache.mkdir(parents=True, exist_ok=True)
-    done: dict[Path, Path] = {}
-    files: dict[str, Path] = {}
-    reused = 0
-    for name, source in prompts.files.items():
-        if source not in done:
-            done[source], hit = prepare_file(source, cache, settings)
-            reused += hit
-        files[name] = done[source]
+    sources = list(dict.fromkeys(prompts.files.values()))
+    done, reused = prepare_files(sources, cache, settings)
+    files = {name: done[source] for name, source in prompts.files.items()}
     stats = PrepareStats(files=len(done), from_cache=reused)
     return dataclasses.replace(prompts, files=MappingProxyType(files)), stats
