@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class Voice:
     voice: str
     speed: int
     phrases: dict[str, str]
+    silences: dict[str, int]
+    """Name → milliseconds of silence (pauses the manifest puts between sentences)."""
 
 
 def load_table(path: Path) -> dict[str, Voice]:
@@ -51,8 +54,26 @@ def load_table(path: Path) -> dict[str, Voice]:
                     f"{path}: [{lang}.phrases] {name!r}: names are 'sipvm-' then lowercase "
                     "letters, digits and dashes; the text must be a non-empty string"
                 )
-        table[lang] = Voice(voice, speed, dict(phrases))
+        silences = entry.get("silences", {})
+        for name, ms in silences.items():
+            if not NAME_PATTERN.fullmatch(name) or not isinstance(ms, int) or not 0 < ms <= 5000:
+                raise SystemExit(
+                    f"{path}: [{lang}.silences] {name!r}: names are 'sipvm-' then lowercase "
+                    "letters, digits and dashes; the value is milliseconds, 1 to 5000"
+                )
+        table[lang] = Voice(voice, speed, dict(phrases), dict(silences))
     return table
+
+
+def write_silence(ms: int, out: Path) -> None:
+    """``ms`` of digital silence as 8 kHz 16-bit mono PCM WAV (replaced atomically)."""
+    tmp = out.with_suffix(".tmp")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * (8 * ms))
+    tmp.replace(out)
 
 
 def synthesize(text: str, voice: Voice, out: Path) -> None:
@@ -92,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, text in sorted(voice.phrases.items()):
             synthesize(" ".join(text.split()), voice, folder / f"{name}.wav")
             print(f"{folder / name}.wav  {text!r}")
-        for stale in sorted(p for p in folder.glob("*.wav") if p.stem not in voice.phrases):
+        for name, ms in sorted(voice.silences.items()):
+            write_silence(ms, folder / f"{name}.wav")
+            print(f"{folder / name}.wav  {ms} ms of silence")
+        known = voice.phrases.keys() | voice.silences.keys()
+        for stale in sorted(p for p in folder.glob("*.wav") if p.stem not in known):
             if args.prune:
                 stale.unlink()
                 print(f"deleted {stale} (not in {args.table.name})")

@@ -230,14 +230,14 @@ def menu_dialog(barge_in: bool = False) -> Dialog:
         opening=(
             Played("login.password"),
             *[Press(d) for d in "927361"],  # collect waits silently between keys
-            Press("#", expect="menu.inbox_for"),  # the main menu's first line
-            before("menu.inbox_for"),
+            Press("#", expect="menu.inbox"),  # the main menu's first line
+            before("menu.inbox"),
             Press("0", expect="menu.greeting_options"),
             before("menu.greeting_options"),
         ),
         cycle=(
-            Press("*", expect="menu.inbox_for"),
-            before("menu.inbox_for"),
+            Press("*", expect="menu.inbox"),
+            before("menu.inbox"),
             Press("0", expect="menu.greeting_options"),
             before("menu.greeting_options"),
         ),

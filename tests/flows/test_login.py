@@ -16,7 +16,7 @@ WRONG = "999111"
 
 
 def heard_after_login(played: list[str]) -> bool:
-    """The main menu's lines ("For <name>, press 1") or the one inbox's intro came."""
+    """The main menu's lines ("<name>, press 1") or the one inbox's intro came."""
     return any(prompt.startswith("menu.") for prompt in played)
 
 

@@ -40,10 +40,10 @@ async def test_main_menu_lists_own_inbox_first_with_names_and_counts(kit: MenuKi
     await kit.deposit("2001", 700)
     channel = await kit.call([*LOGIN, WAIT, WAIT, WAIT])
     menu = channel.transcript[2][1]
-    # "For Inbox 1 0 0 1, 1 new, press 1. For Inbox 2 0 0 1, 2 new, press 2." — no
+    # "Inbox 1 0 0 1, 1 new, press 1. Inbox 2 0 0 1, 2 new, press 2." — no
     # "you have access to 2 inboxes" first: the lines say it.
     assert [p.stem for p in menu] == [  # type: ignore[attr-defined]
-        *["menu.inbox_for", "menu.inbox", "menu.new_count", "menu.press"] * 2,
+        *["menu.inbox", "menu.new_count", "menu.press"] * 2,
         "menu.options_key",
     ]
     fills = kit.prompts.fills
@@ -60,7 +60,7 @@ async def test_a_main_menu_line_says_no_count_when_nothing_is_new(kit: MenuKit) 
     channel = await kit.call([*LOGIN, WAIT, WAIT, WAIT])
     menu = [p.stem for p in channel.transcript[2][1]]  # type: ignore[attr-defined]
     assert menu == [
-        *["menu.inbox_for", "menu.inbox", "menu.press"] * 2,  # "For Inbox 2 0 0 1, press 2."
+        *["menu.inbox", "menu.press"] * 2,  # "Inbox 2 0 0 1, press 2."
         "menu.options_key",
     ]
 
@@ -84,7 +84,7 @@ async def test_one_inbox_goes_straight_in(kit: MenuKit) -> None:
     channel = await kit.call(["315972#", "", *LISTEN, "*", WAIT, WAIT, WAIT], hint="1003")
     played = channel.played()
     assert played[1] == "menu.new_count"  # "1 new.": no inbox list first
-    assert "menu.inbox_for" in played  # leaving the inbox comes back to the main menu
+    assert "menu.inbox" in played  # leaving the inbox comes back to the main menu
 
 
 async def test_more_than_nine_inboxes_are_paged(kit: MenuKit) -> None:
@@ -120,7 +120,7 @@ async def test_direct_inbox_after_login(kit: MenuKit) -> None:
     first = await kit.deposit("2001", 600)
     channel = await kit.call([*LOGIN, "", *LISTEN, "*", WAIT, WAIT, WAIT], direct="2001")
     assert played_messages(channel)[0][0] == (await stems(kit, first))[0]
-    assert "menu.inbox_for" in channel.played()  # back to the main menu afterwards
+    assert "menu.inbox" in channel.played()  # back to the main menu afterwards
 
 
 async def test_direct_inbox_without_access_sounds_the_same_as_a_missing_one(kit: MenuKit) -> None:
@@ -230,7 +230,7 @@ async def test_no_more_messages_goes_back_to_the_main_menu(kit: MenuKit) -> None
     channel = await kit.call([*enter("2"), *LISTEN, "6", WAIT, WAIT, WAIT])
     played = channel.played()
     after = played[played.index("menu.no_more") + 1 :]
-    assert after[:2] == ["menu.inbox_for", "menu.inbox"]
+    assert after[:2] == ["menu.inbox", "menu.press"]
 
 
 async def test_a_message_deleted_meanwhile_is_skipped_with_a_word(kit: MenuKit) -> None:

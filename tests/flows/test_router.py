@@ -241,7 +241,7 @@ async def test_pilot_from_a_desk_phone_asks_only_its_pin(app: App, clock: FakeCl
     )
     assert control.channel is not None
     played = control.channel.played()
-    assert played[:2] == ["login.password", "menu.inbox_for"]  # the main menu's first line
+    assert played[:2] == ["login.password", "menu.inbox"]  # the main menu's first line
     assert ("hangup", None) in control.channel.transcript
 
 

@@ -73,6 +73,9 @@ def test_every_shipped_sound_keeps_its_words_and_is_evenly_loud(shipped, tmp_pat
     for name, source_path in shipped.files.items():
         source = read_segment(source_path)
         after = read_segment(prepared.files[name])
+        if loud_bounds(source, DEFAULT.threshold_db) is None:  # a pause: kept as it is
+            assert after.raw_data == source.raw_data, name
+            continue
         first, last = loud_bounds(source, DEFAULT.threshold_db) or (0, 0)
         lead = min(pad, first)
         trail = min(pad, int(source.frame_count()) - 1 - last)
@@ -122,6 +125,14 @@ def test_the_beep_keeps_its_pace(shipped, tmp_path: Path) -> None:  # type: igno
     [after] = prepared.get("deposit.beep")
     same = prepare_segments([read_segment(beep)], SAME_PACE)[0]
     assert read_segment(after).frame_count() == same.frame_count()
+
+
+def test_a_pause_keeps_its_length_among_paced_words(tmp_path: Path) -> None:
+    spoken = read_segment(write_wav(tmp_path / "w.wav", word()))
+    pause = read_segment(write_wav(tmp_path / "pause.wav", [0] * int(0.3 * RATE)))
+    paced_word, paced_pause = prepare_segments([spoken, pause])
+    assert paced_pause.frame_count() == 0.3 * RATE and paced_pause.max == 0
+    assert paced_word.frame_count() < prepare_segments([spoken], SAME_PACE)[0].frame_count()
 
 
 def test_prepared_prompts_play_the_same_sounds_in_the_same_order(shipped, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

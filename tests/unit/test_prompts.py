@@ -362,18 +362,32 @@ def test_datetime_is_said_in_its_own_zone(prompts: PromptSet) -> None:
 
 def test_extras_match_their_table() -> None:
     table = tomllib.loads((default_extra_dir().parent / "extra.toml").read_text())
-    listed = set(table["en"]["phrases"])
+    listed = set(table["en"]["phrases"]) | set(table["en"]["silences"])
     assert {p.stem for p in EXTRA_EN.glob("*.wav")} == listed
     used = {item for items in MANIFEST_EN.values() for item in items if item.startswith("sipvm-")}
     assert used == listed
 
 
-@pytest.mark.parametrize("wav", sorted(EXTRA_EN.glob("*.wav")), ids=lambda p: p.stem)
+SILENCES_EN = tomllib.loads((default_extra_dir().parent / "extra.toml").read_text())["en"][
+    "silences"
+]
+PHRASES_EN = sorted(p for p in EXTRA_EN.glob("*.wav") if p.stem not in SILENCES_EN)
+
+
+@pytest.mark.parametrize("wav", PHRASES_EN, ids=lambda p: p.stem)
 def test_extras_are_8khz_16bit_mono_and_not_silent(wav: Path) -> None:
     with wave.open(str(wav), "rb") as w:
         assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1)
         assert 0.5 < w.getnframes() / 8000 < 15.0
     assert rms(wav) > RMS_FLOOR
+
+
+@pytest.mark.parametrize("name", sorted(SILENCES_EN))
+def test_pauses_are_silence_of_their_length(name: str) -> None:
+    with wave.open(str(EXTRA_EN / f"{name}.wav"), "rb") as w:
+        assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1)
+        assert w.getnframes() == 8 * SILENCES_EN[name]
+        assert not any(w.readframes(w.getnframes()))
 
 
 def test_default_paths_point_into_the_repository() -> None:

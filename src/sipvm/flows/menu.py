@@ -4,7 +4,7 @@
 2. ``*97*EXT`` (a pilot with an inbox): straight into inbox EXT when the member may play it;
    otherwise "You do not have access to that inbox." — the same words whether EXT exists or
    not — and on to the main menu.
-3. Main menu, per page of nine: "For <name>, 2 new, press 1." (the new count only when
+3. Main menu, per page of nine: "<name>, 2 new, press 1." (the new count only when
    there are new messages; own inbox first, then by extension), ``#``/``*`` for the
    next/previous page, ``0`` for the own inbox's options. A member with one inbox goes straight
    into it; leaving it comes back here. Three rounds without an answer end the call.
@@ -117,9 +117,9 @@ async def _open(
 
 
 async def _entry(services: MenuServices, inbox: InboxSummary, digit: int) -> list[Path]:
-    """ "For <name>, 2 new, press 1." — "For <name>, press 1." with nothing new."""
+    """ "<name>, 2 new, press 1." — "<name>, press 1." with nothing new (then a pause)."""
     prompts = services.prompts
-    files = prompts.get("menu.inbox_for") + await name_prompt(services, inbox.ext)
+    files = await name_prompt(services, inbox.ext)
     if inbox.new:
         files += prompts.get("menu.new_count", n=inbox.new)
     return files + prompts.get("menu.press", key=str(digit))

@@ -179,8 +179,8 @@ def prepare_segments(
     by_rate: dict[tuple[int, int], list[int]] = {}
     trimmed = [trim(s, settings) for s in segments]
     for i, segment in enumerate(trimmed):
-        if paced is not None and not paced[i]:
-            continue
+        if (paced is not None and not paced[i]) or loud_bounds(segment, 0.0) is None:
+            continue  # not speech, or silence (a pause keeps its length)
         by_rate.setdefault((segment.frame_rate, segment.channels), []).append(i)
     done = list(trimmed)
     for (_, channels), indexes in by_rate.items():
