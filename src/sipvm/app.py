@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from sipvm.domain.lockout import LockoutPolicy
-from sipvm.flows.ports import Prompts
+from sipvm.flows.ports import Greetings, Prompts
 from sipvm.flows.session import MenuServices
 from sipvm.services.access import AccessService
 from sipvm.services.admin import AdminService
@@ -128,14 +128,20 @@ class App:
         )
 
     def menu_services(
-        self, prompts: Prompts, clock: Callable[[], datetime], *, envelope: str = "after"
+        self,
+        prompts: Prompts,
+        clock: Callable[[], datetime],
+        *,
+        envelope: str = "after",
+        greetings: Greetings | None = None,
     ) -> MenuServices:
         """What the desk-phone menu flows use, over this app's services (``envelope``: the
-        ``[menu] envelope`` setting)."""
+        ``[menu] envelope`` setting; ``greetings``: in place of this app's greeting service,
+        e.g. wrapped to speak names nobody recorded)."""
         return MenuServices(
             directory=self.directory,
             mailboxes=self.messages,
-            greetings=self.greetings,
+            greetings=greetings if greetings is not None else self.greetings,
             logins=self.logins,
             prompts=prompts,
             clock=clock,

@@ -99,6 +99,9 @@ class MenuSettings:
     """When a message's envelope (when it came, from whom) is said: ``before`` the message,
     ``after`` it (the default: the message starts soonest and the caller still hears who
     called without a key), or only on ``key`` 3. Key 3 says it again in every mode."""
+    spoken_names: bool = True
+    """Announce an inbox with no recorded name by its directory name, spoken by espeak-ng
+    (made at start and when the directory changes); false: by its extension, spelled out."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +38,10 @@ from sipvm.domain.sip_uri import uri_host_port
 from sipvm.logs import name_worker
 
 if TYPE_CHECKING:
+    from sipvm.domain.model import Directory
+    from sipvm.flows.ports import DirectorySource, Greetings
     from sipvm.notify.mwi import LampSender, MwiNotifier
+    from sipvm.prompts.spoken_names import SpokenNames
     from sipvm.sip.worker import SipWorker
     from sipvm.web.events import EventHub
     from sipvm.web.http_server import HttpServer
@@ -46,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: How often the server purges expired deletions.
 HOUSEKEEPING_S = 3600.0
+#: How often the spoken names look for a new directory in force.
+SPOKEN_NAMES_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
             # Before SIP: an HTTP port in use stops the start with nothing else running yet.
             hub = EventHub(app.directory)
             web = await start_web(app, settings, hub)
-        worker = await start_sip(app, settings, front=role.front)
+        worker, sip_tasks = await start_sip(app, settings, front=role.front)
         log.info(
             "sipvm ready: data %s, %d extensions, SIP on %s:%d",
             settings.data,
@@ -144,6 +150,7 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
             settings.sip.port,
         )
         background = [
+            *sip_tasks,
             asyncio.create_task(_housekeeping(app)),
             asyncio.create_task(app.directory.follow()),
         ]
@@ -191,8 +198,11 @@ async def start_web(app: App, settings: Settings, hub: EventHub) -> HttpServer:
     return web
 
 
-async def start_sip(app: App, settings: Settings, *, front: str | None = None) -> SipWorker:
-    """Load the prompts (a missing sound stops the start) and start the SIP worker."""
+async def start_sip(
+    app: App, settings: Settings, *, front: str | None = None
+) -> tuple[SipWorker, list[asyncio.Task[None]]]:
+    """Load the prompts (a missing sound stops the start) and start the SIP worker; also
+    returns its background tasks (the spoken names), for the caller to cancel at the end."""
     # Imported here so that the other commands never load pjsua2.
     from sipvm.flows.router import CallRouter, RouterSettings
     from sipvm.prompts import (
@@ -202,6 +212,8 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         load_prompts,
     )
     from sipvm.prompts.prepare import PROMPT_CACHE, prepare_prompts
+    from sipvm.prompts.spoken_names import NAMES_DIR, SpokenNames
+    from sipvm.services.spoken_names import SpokenNameGreetings
     from sipvm.sip.engine import EngineConfig
     from sipvm.sip.worker import SipWorker
 
@@ -216,6 +228,18 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         prepare_prompts, prompts, settings.data / PROMPT_CACHE
     )
     log.info("%s", prepared)
+    greetings: Greetings = app.greetings
+    tasks: list[asyncio.Task[None]] = []
+    if settings.menu.spoken_names:
+        names = SpokenNames(settings.data / PROMPT_CACHE / NAMES_DIR)
+        greetings = SpokenNameGreetings(app.greetings, names, app.directory)
+        if names.available:
+            tasks.append(asyncio.create_task(_speak_names(names, app.directory)))
+        else:
+            log.warning(
+                "espeak-ng is not installed: inboxes without a recorded name are announced by "
+                "their extension (apt-get install espeak-ng)"
+            )
     router = CallRouter(
         RouterSettings(
             trusted_peers=frozenset(settings.sip.trusted_peers),
@@ -225,10 +249,12 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         ),
         directory=app.directory,
         prompts=prompts,
-        greetings=app.greetings,
+        greetings=greetings,
         sink=app.deposits,
         clock=utc_now,
-        menu=app.menu_services(prompts, utc_now, envelope=settings.menu.envelope),
+        menu=app.menu_services(
+            prompts, utc_now, envelope=settings.menu.envelope, greetings=greetings
+        ),
         routing=app.routing,
     )
     engine = EngineConfig(
@@ -239,8 +265,35 @@ async def start_sip(app: App, settings: Settings, *, front: str | None = None) -
         no_media_s=settings.sip.no_media_s,
     )
     worker = SipWorker(engine, router)
-    await worker.start()
-    return worker
+    try:
+        await worker.start()
+    except BaseException:
+        await _cancel(tasks)
+        raise
+    return worker, tasks
+
+
+async def _speak_names(names: SpokenNames, directory: DirectorySource) -> None:
+    """Make the spoken names of every extension at start and whenever the directory in force
+    changes (``make`` runs in a thread; cancelling stops it between two names)."""
+    stop = threading.Event()
+    done: Directory | None = None
+    try:
+        while True:
+            current = directory.current
+            if current is not done:
+                done = current
+                texts = [entry.name for entry in current.extensions.values()]
+                try:
+                    ready, made = await asyncio.to_thread(names.make, texts, stop=stop)
+                except Exception:  # keep serving calls: the extensions are spelled meanwhile
+                    log.exception("spoken names failed")
+                else:
+                    if made:
+                        log.info("spoken names: %d ready (%d made)", ready, made)
+            await asyncio.sleep(SPOKEN_NAMES_POLL_S)
+    finally:
+        stop.set()
 
 
 async def start_notify(

@@ -56,6 +56,7 @@ def test_sections_are_read(tmp_path: Path) -> None:
             "[menu] envelope 'first' must be one of before, after, key",
         ),
         ("[menu]\nenvelope = 3\n", "[menu] envelope must be a str"),
+        ('[menu]\nspoken_names = "no"\n', "[menu] spoken_names must be a bool"),
         ('[menu]\nvoice = "en"\n', "unknown key 'voice' in [menu]; allowed: envelope"),
     ],
 )
@@ -81,3 +82,8 @@ def test_menu_envelope_is_read(tmp_path: Path, envelope: str) -> None:
 
 def test_menu_envelope_defaults_to_after() -> None:
     assert Settings().menu.envelope == "after"
+
+
+def test_menu_spoken_names_are_on_unless_turned_off(tmp_path: Path) -> None:
+    assert Settings().menu.spoken_names is True
+    assert settings(tmp_path, "[menu]\nspoken_names = false\n").menu.spoken_names is False
