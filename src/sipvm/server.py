@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 3600.0
 #: How often the spoken names look for a new directory in force.
 SPOKEN_NAMES_POLL_S = 1.0
+#: How long the start waits for the first round of spoken names (a small directory's take well
+#: under a second, so its first calls hear them; a large one's go on in the background).
+SPOKEN_NAMES_START_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -230,11 +233,12 @@ async def start_sip(
     log.info("%s", prepared)
     greetings: Greetings = app.greetings
     tasks: list[asyncio.Task[None]] = []
+    first_names = asyncio.Event()
     if settings.menu.spoken_names:
         names = SpokenNames(settings.data / PROMPT_CACHE / NAMES_DIR)
         greetings = SpokenNameGreetings(app.greetings, names, app.directory)
         if names.available:
-            tasks.append(asyncio.create_task(_speak_names(names, app.directory)))
+            tasks.append(asyncio.create_task(_speak_names(names, app.directory, first_names)))
         else:
             log.warning(
                 "espeak-ng is not installed: inboxes without a recorded name are announced by "
@@ -267,15 +271,21 @@ async def start_sip(
     worker = SipWorker(engine, router)
     try:
         await worker.start()
+        if tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first_names.wait(), SPOKEN_NAMES_START_S)
     except BaseException:
         await _cancel(tasks)
         raise
     return worker, tasks
 
 
-async def _speak_names(names: SpokenNames, directory: DirectorySource) -> None:
-    """Make the spoken names of every extension at start and whenever the directory in force
-    changes (``make`` runs in a thread; cancelling stops it between two names)."""
+async def _speak_names(
+    names: SpokenNames, directory: DirectorySource, first_round: asyncio.Event
+) -> None:
+    """Make the spoken names of every extension at start (``first_round`` is set when done)
+    and whenever the directory in force changes (``make`` runs in a thread; cancelling stops
+    it between two names)."""
     stop = threading.Event()
     done: Directory | None = None
     try:
@@ -291,6 +301,7 @@ async def _speak_names(names: SpokenNames, directory: DirectorySource) -> None:
                 else:
                     if made:
                         log.info("spoken names: %d ready (%d made)", ready, made)
+                first_round.set()
             await asyncio.sleep(SPOKEN_NAMES_POLL_S)
     finally:
         stop.set()
