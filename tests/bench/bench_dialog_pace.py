@@ -19,9 +19,10 @@ and reports its loud spans and the time of each step, all from its own clock (0 
 Steps (targets in brackets):
 - answer → PIN prompt: the first loud span [≤ 1.5 s];
 - PIN ``#`` → main menu: from sending ``#`` to the next loud span [≤ 2 s];
-- main menu, whole: from its first sound to its last before the caller's key; and that
-  divided by its sentences (the count of inboxes, plus the intro and the options line) as a
-  mean per line [each line ≤ 2.5 s];
+- main menu, whole: from its first sound to its last before the caller's key;
+- main menu, each inbox line: the main menu cut into its lines at the pauses between them
+  (silences of 0.28 s or more; words within a line are 60 to 200 ms apart), the options line left
+  out; the figures are over every inbox line of every run [each line ≤ 2.5 s];
 - inbox key → message: from sending ``3`` to the onset of the message's tone in the recording
   [≤ 6 s with the envelope before the message, ≤ 3 s after or on a key];
 - deposit answer → beep: to the onset of the 700 Hz tone [≤ 8 s].
@@ -34,12 +35,12 @@ aligned on the report's clock by its first loud sample against the first loud sp
 Before the prompts were trimmed and the wording shortened (2 cores busy with other tests,
 3 runs), p50 / max in seconds:
 
-    answer -> PIN prompt           0.22 / 0.40
-    PIN # -> main menu             0.23 / 1.29
-    main menu, whole              47.69 / 47.71
-    main menu, mean per line       7.95 / 7.95
-    inbox key -> message audio    26.78 / 26.84
-    deposit answer -> beep        12.60 / 12.68
+    answer -> PIN prompt           0.20 / 0.21
+    PIN # -> main menu             0.18 / 0.18
+    main menu, whole              47.67 / 47.67
+    main menu, per inbox line      5.22 / 5.22
+    inbox key -> message audio    25.59 / 26.08
+    deposit answer -> beep        12.55 / 12.55
 
 ``--save FILE`` writes this run's figures as JSON; ``--compare FILE`` prints them beside
 figures saved before (without it, beside the figures above).
@@ -65,6 +66,8 @@ from tests.e2e.conftest import PBX_HOST, Kit, Server, seed_message, start_server
 
 RATE = 8000
 CAROL, CAROL_PIN, CAROL_INBOXES = "1003", "315972", 4
+LINE_GAP_S = 0.28
+"""A silence this long in the main menu ends a line (the manifest's 0.3-s pause)."""
 LOBBY_KEY = "3"
 MESSAGE_HZ = 1200.0
 BEEP_HZ = 700.0
@@ -77,17 +80,17 @@ STEPS = (
     "answer -> PIN prompt",
     "PIN # -> main menu",
     "main menu, whole",
-    "main menu, mean per line",
+    "main menu, each inbox line",
     "inbox key -> message audio",
     "deposit answer -> beep",
 )
 OLD: dict[str, list[float]] = {
-    "answer -> PIN prompt": [0.22, 0.40],
-    "PIN # -> main menu": [0.23, 1.29],
-    "main menu, whole": [47.69, 47.71],
-    "main menu, mean per line": [7.95, 7.95],
-    "inbox key -> message audio": [26.78, 26.84],
-    "deposit answer -> beep": [12.60, 12.68],
+    "answer -> PIN prompt": [0.20, 0.21],
+    "PIN # -> main menu": [0.18, 0.18],
+    "main menu, whole": [47.67, 47.67],
+    "main menu, each inbox line": [5.22, 5.22],
+    "inbox key -> message audio": [25.59, 26.08],
+    "deposit answer -> beep": [12.55, 12.55],
 }
 """p50 and max before the prompts were trimmed and the wording shortened (see the module doc)."""
 
@@ -133,8 +136,34 @@ def recording_offset(pcm: np.ndarray, spans: list[list[float]]) -> float:
 
 def dtmf_sent(step: dict[str, Any], digit_index: int) -> float:
     """When the ``digit_index``-th key of a dtmf step went out (each key takes dur + gap)."""
-    each = (step["step"]["duration_ms"] + step["step"]["gap_ms"]) / 1000
+    each = float(step["step"]["duration_ms"] + step["step"]["gap_ms"]) / 1000
     return float(step["started"]) + digit_index * each
+
+
+def menu_length(call: dict[str, Any], pin: str, until: float | None = None) -> float:
+    """From the main menu's first sound (after the PIN's #) to its last before ``until``."""
+    spans: list[list[float]] = call["audio"]
+    pound = dtmf_sent(call["steps"][1], len(pin))
+    menu = [s for s in spans if s[0] > pound + 0.05 and (until is None or s[0] < until)]
+    assert menu, f"no main menu heard: {spans}"
+    return float(menu[-1][1] - menu[0][0])
+
+
+def loud_groups(pcm: np.ndarray, start_s: float, end_s: float) -> list[tuple[float, float]]:
+    """Spans (recording seconds) of sound between ``start_s`` and ``end_s``, split at
+    silences of ``LINE_GAP_S`` or more."""
+    frames = np.arange(int(start_s * RATE), int(end_s * RATE) - FRAME, FRAME)
+    loud = [float(np.sqrt((pcm[f : f + FRAME] ** 2).mean())) > LOUD / 3 for f in frames]
+    groups: list[tuple[float, float]] = []
+    for f, on in zip(frames, loud, strict=True):
+        if not on:
+            continue
+        t = float(f) / RATE
+        if groups and t - groups[-1][1] < LINE_GAP_S:
+            groups[-1] = (groups[-1][0], t + FRAME / RATE)
+        else:
+            groups.append((t, t + FRAME / RATE))
+    return groups
 
 
 def menu_script(server: Server) -> dict[str, Any]:
@@ -175,7 +204,8 @@ def deposit_script(server: Server) -> dict[str, Any]:
     }
 
 
-def measure_menu(call: dict[str, Any], pcm: np.ndarray) -> dict[str, float]:
+def measure_menu(call: dict[str, Any], pcm: np.ndarray) -> tuple[dict[str, float], list[float]]:
+    """The menu call's step figures, and the length of each inbox line of its main menu."""
     spans: list[list[float]] = call["audio"]
     steps = call["steps"]
     pin_step, key_step = steps[1], steps[4]
@@ -186,14 +216,14 @@ def measure_menu(call: dict[str, Any], pcm: np.ndarray) -> dict[str, float]:
     offset = recording_offset(pcm, spans)
     tone = [t + offset for t in tone_onsets(pcm, MESSAGE_HZ) if t + offset > key]
     assert tone, "the message's tone was not heard"
-    whole = menu[-1][1] - menu[0][0]
+    lines = loud_groups(pcm, menu[0][0] - offset - 0.1, menu[-1][1] - offset + 0.1)
+    assert len(lines) == CAROL_INBOXES + 1, f"main menu lines: {lines}"  # and the options line
     return {
         "answer -> PIN prompt": spans[0][0],
         "PIN # -> main menu": menu[0][0] - pound,
-        "main menu, whole": whole,
-        "main menu, mean per line": whole / (CAROL_INBOXES + 2),
+        "main menu, whole": menu_length(call, CAROL_PIN, key),
         "inbox key -> message audio": tone[0] - key,
-    }
+    }, [end - start for start, end in lines[:CAROL_INBOXES]]
 
 
 def measure_deposit(call: dict[str, Any], pcm: np.ndarray) -> dict[str, float]:
@@ -203,19 +233,24 @@ def measure_deposit(call: dict[str, Any], pcm: np.ndarray) -> dict[str, float]:
     return {"deposit answer -> beep": beeps[0] + offset}
 
 
-def one_run(tmp: Path) -> dict[str, float]:
-    server = start_server(tmp)
+def one_run(tmp: Path, envelope: str = "after") -> dict[str, list[float]]:
+    """One server, one menu call and one deposit call: step → its figures (one each, or one
+    per main-menu line)."""
+    server = start_server(tmp, settings=f'[menu]\nenvelope = "{envelope}"\n')
     kit = Kit(tmp, [])
     try:
         seed_message(server, tmp, "1900", MESSAGE_HZ, 3.0)
         report = kit.peer("menu", menu_script(server)).report(300)
         [menu] = report["calls"]
         assert menu["status"] == 200, menu
-        figures = measure_menu(menu, read_recording(tmp / "menu.wav"))
+        steps, lines = measure_menu(menu, read_recording(tmp / "menu.wav"))
+        figures = {step: [value] for step, value in steps.items()}
+        figures["main menu, each inbox line"] = lines
         report = kit.peer("deposit", deposit_script(server)).report(150)
         [deposit] = report["calls"]
         assert deposit["status"] == 200, deposit
-        figures.update(measure_deposit(deposit, read_recording(tmp / "deposit.wav")))
+        for step, value in measure_deposit(deposit, read_recording(tmp / "deposit.wav")).items():
+            figures[step] = [value]
         return figures
     finally:
         for p in kit.procs:
@@ -225,17 +260,20 @@ def one_run(tmp: Path) -> dict[str, float]:
         server.stop()
 
 
-def run(runs: int = 3, compare: dict[str, list[float]] | None = None) -> tuple[list[str], dict]:
+def run(
+    runs: int = 3, compare: dict[str, list[float]] | None = None, envelope: str = "after"
+) -> tuple[list[str], dict[str, list[float]]]:
     """Measure ``runs`` times; returns the printed lines and the figures (step → [p50, max])."""
     samples: dict[str, list[float]] = {step: [] for step in STEPS}
     for i in range(runs):
         with tempfile.TemporaryDirectory(prefix=f"sipvm-pace-{i}-") as tmp:
-            for step, value in one_run(Path(tmp)).items():
-                samples[step].append(value)
+            for step, values in one_run(Path(tmp), envelope).items():
+                samples[step].extend(values)
     figures = {s: [statistics.median(v), max(v)] for s, v in samples.items()}
     old = OLD if compare is None else compare
     lines = [
-        f"dialog pace over real SIP, {runs} runs (seconds, from the caller's side)",
+        f"dialog pace over real SIP, {runs} runs, envelope {envelope} the message "
+        "(seconds, from the caller's side)",
         f"{'step':<28} {'p50':>7} {'max':>7}   {'old p50':>7} {'old max':>7}",
     ]
     for step, (p50, top) in figures.items():
@@ -250,9 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--save", type=Path, help="write this run's figures (JSON)")
     parser.add_argument("--compare", type=Path, help="figures saved before with --save")
+    parser.add_argument(
+        "--envelope", choices=("before", "after", "key"), default="after", help="[menu] envelope"
+    )
     args = parser.parse_args(argv)
     compare = json.loads(args.compare.read_text()) if args.compare else None
-    lines, figures = run(args.runs, compare)
+    lines, figures = run(args.runs, compare, args.envelope)
     print("\n".join(lines))
     if args.save:
         args.save.write_text(json.dumps(figures, indent=1) + "\n")
