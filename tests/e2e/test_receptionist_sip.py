@@ -205,9 +205,11 @@ def test_busy_target_fails_the_transfer_and_takes_a_message(
     server: Server, kit: Kit, tmp_path: Path
 ) -> None:
     force(server, "open", "business")
-    # silent while "The transfer failed.", 2001's greeting and the beep play (14.6 s), then
-    # 3 s of tone
-    lead_s, tone_hz = 17.0, 700.0
+    # silent while the menu, "The transfer failed.", 2001's greeting ("Sales is unavailable.
+    # Leave a message after the tone.") and the beep play (recording starts about 7.5 s after
+    # the answer; 9.5 s with the extension spelled), then 3 s of tone: well before the 10 s of
+    # silence that end a recording
+    lead_s, tone_hz = 13.0, 700.0
     wav = tmp_path / "talk.wav"
     samples = array("h", bytes(2 * int(lead_s * 8000))) + tone_samples(tone_hz, 3.0)
     with wave.open(str(wav), "wb") as w:
