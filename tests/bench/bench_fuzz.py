@@ -440,7 +440,7 @@ def deposit_after(server: Server, work: Path, report: FuzzReport) -> None:
                 break
         time.sleep(0.25)
     report.slot_wait_s = time.monotonic() - started
-    lead, tone_s = 14.0, 3.0  # the greeting and beep take about 13 s
+    lead, tone_s = 7.0, 3.0  # the greeting and beep take about 3.5 s; 10 s of silence ends it
     wav = work / "caller.wav"
     with wave.open(str(wav), "wb") as w:
         w.setnchannels(1)

@@ -230,14 +230,14 @@ def menu_dialog(barge_in: bool = False) -> Dialog:
         opening=(
             Played("login.password"),
             *[Press(d) for d in "927361"],  # collect waits silently between keys
-            Press("#", expect="menu.inbox"),  # the main menu's first line
-            before("menu.inbox"),
+            Press("#", expect="menu.inbox", fill={"ext": "1101"}),  # the main menu's first line
+            before("menu.inbox", ext="1101"),
             Press("0", expect="menu.greeting_options"),
             before("menu.greeting_options"),
         ),
         cycle=(
-            Press("*", expect="menu.inbox"),
-            before("menu.inbox"),
+            Press("*", expect="menu.inbox", fill={"ext": "1101"}),
+            before("menu.inbox", ext="1101"),
             Press("0", expect="menu.greeting_options"),
             before("menu.greeting_options"),
         ),
@@ -496,7 +496,9 @@ def run(digits: int, dialog_name: str = "deposit", hold_ms: int = 100, seed: int
     dialog = DIALOGS[dialog_name]()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        server = start_server(tmp)
+        # Inboxes announced by "Inbox 1 1 0 1" (prompt files the frames are matched against),
+        # not by a spoken name: what is said does not change how soon it starts.
+        server = start_server(tmp, settings="[menu]\nspoken_names = false\n")
         try:
             started = time.monotonic()
             try:

@@ -165,9 +165,11 @@ def test_untrusted_sources_get_403_for_every_extension(server: Server, kit: Kit)
 def test_overflow_from_sipp_with_diversion_lands_in_the_queue(
     server: Server, kit: Kit, tmp_path: Path
 ) -> None:
-    # The caller talks from the start: the greeting (about 11 s with the example's
+    # The caller talks from the start: the greeting (about 3.5 s with the example's
     # prompts), the beep, then 3 s of tone and a hang-up. No DTMF: this is a plain phone.
-    lead = 14.0
+    # The tone starts 7 s in: well after the beep, well before 10 s of silence would end the
+    # recording.
+    lead = 7.0
     audio = tmp_path / "caller.wav"
     samples = [0] * int(lead * 8000)
     from tests.support.tones import tone_samples

@@ -255,7 +255,7 @@ def test_four_ghosts_give_their_slots_back_after_no_media_s_and_leave_nothing(
         for ghost in ghosts:
             ghost.close()
     # a real caller with something to say is stored, and nothing else is
-    lead, tone_s = 14.0, 3.0
+    lead, tone_s = 7.0, 3.0  # after the greeting and beep (about 3.5 s)
     samples = bytes(int(lead * 8000) * 2) + tone_samples(700, tone_s).tobytes()
     wav = kit.tmp / "caller.wav"
     _write_pcm(wav, samples)

@@ -26,8 +26,9 @@ pytestmark = [
 NETWORK = "127.0.0.0/29"
 """127.0.0.0 - 127.0.0.7: the PBX (127.0.0.2) is inside, 127.0.0.9 is not."""
 OUTSIDE = "127.0.0.9"
-#: The example queue's greeting and beep last about 11 s; the caller speaks after this.
-GREETING_S = 14.0
+#: The example queue's greeting and beep last about 3.5 s; the caller speaks after this (and
+#: well before 10 s of silence after the beep would end the recording).
+GREETING_S = 7.0
 
 
 def deposit_pcap(tmp: Path, seconds: float) -> tuple[Path, float]:
