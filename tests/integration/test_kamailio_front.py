@@ -852,6 +852,8 @@ def test_a_workers_own_hangup_holds_its_slot_until_its_bye_is_answered(lab: Lab)
     assert refused.one("Retry-After") == str(RETRY_AFTER)
     assert (worker.invites, worker.busy) == (4, 0)  # the 5th INVITE never reached it
     assert callers.wait(20) == 0
+    # the callers are gone once their last 200 is sent; the worker may read it a moment later
+    wait_until(lambda: worker.byes_answered == 4, 5, "the worker saw its 4 BYEs answered")
     assert (worker.byes_answered, worker.calls) == (4, 0)
     wait_until(lambda: front.loads() == {worker.uri: 0}, 5, "the count back to 0")
     lab.answered_calls(front, 4, rate=100)
