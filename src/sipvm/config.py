@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -105,6 +106,26 @@ class MenuSettings:
 
 
 @dataclass(frozen=True)
+class ProvisioningSettings:
+    """``[provisioning]``: desk-phone configuration files served at ``/provisioning/``."""
+
+    enabled: bool = True
+    """Serve the files when the HTTP server is on."""
+    voicemail_number: str = ""
+    """What a phone's voicemail key dials and each inbox key starts with (``*97`` then
+    ``*2001``); "": the first ``[sip] pilot``."""
+    networks: tuple[str, ...] = ()
+    """Source networks allowed to fetch the files (e.g. "10.1.0.0/16"); none: anyone who
+    reaches the HTTP server."""
+    username: str = ""
+    """HTTP basic authentication for the files (with ``password``); "": none."""
+    password: str = field(default="", repr=False)
+    templates: str = ""
+    """A folder whose templates (same names as ``provisioning/templates/``) replace the
+    shipped ones; "": ``DATA/provisioning/templates/`` when it exists."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``sipvm serve`` is configured with."""
 
@@ -119,6 +140,7 @@ class Settings:
     mwi: MwiSettings = field(default_factory=MwiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     menu: MenuSettings = field(default_factory=MenuSettings)
+    provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -137,6 +159,7 @@ def load_settings(path: Path | None) -> Settings:
         "mwi": MwiSettings,
         "http": HttpSettings,
         "menu": MenuSettings,
+        "provisioning": ProvisioningSettings,
     }
     top: dict[str, Any] = {}
     for key, value in doc.items():
@@ -149,7 +172,7 @@ def load_settings(path: Path | None) -> Settings:
         else:
             raise InvalidInputError(
                 f"settings file {path}: unknown key {key!r}; allowed: data, directory, workers, "
-                "[sip], [smtp], [mwi], [http], [menu]"
+                "[sip], [smtp], [mwi], [http], [menu], [provisioning]"
             )
     settings = replace(Settings(), **top)
     _check_proxy(path, settings.sip.proxy)
@@ -159,7 +182,24 @@ def load_settings(path: Path | None) -> Settings:
             f"{', '.join(ENVELOPES)} (when a message's time and caller are said: before the "
             "message, after it, or only when 3 is pressed)"
         )
+    _check_provisioning(path, settings.provisioning)
     return settings
+
+
+def _check_provisioning(path: Path, prov: ProvisioningSettings) -> None:
+    for network in prov.networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise InvalidInputError(
+                f"settings file {path}: [provisioning] networks: {network!r} is not a network; "
+                'give addresses or prefixes, e.g. "10.1.0.0/16" or "192.0.2.7"'
+            ) from None
+    if bool(prov.username) != bool(prov.password):
+        raise InvalidInputError(
+            f"settings file {path}: [provisioning] give both username and password (HTTP basic "
+            "authentication for the phones' files) or neither"
+        )
 
 
 def _check_proxy(path: Path, proxy: str) -> None:

@@ -193,3 +193,29 @@ def test_a_data_directory_open_to_others_is_made_private(
     assert result.returncode == 0, result.stderr
     assert data.stat().st_mode & 0o777 == 0o700
     assert "was open to other users (755); made it private (700)" in result.stderr
+
+
+def test_phones_export_writes_the_files_the_server_serves_and_list_shows_the_keys(
+    tmp_path: Path, example_directory_file: Path
+) -> None:
+    data = tmp_path / "data"
+    assert sipvm(data, "directory", "apply", str(example_directory_file)).returncode == 0
+    out = tmp_path / "phones"
+    exported = sipvm(data, "phones", "export", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines()[-1] == "4 files for 3 phones"
+    golden = REPO / "tests" / "golden" / "phones"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in golden.iterdir())
+    for made in out.iterdir():
+        assert made.read_bytes() == (golden / made.name).read_bytes(), made.name
+        assert made.stat().st_mode & 0o077 == 0  # private, like every file sipvm writes
+    listed = sipvm(data, "phones", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    carol = next(p for p in json.loads(listed.stdout) if p["owner"] == "1003")
+    assert carol["files"] == ["805ec0123456.cfg"] and carol["model"] == "yealink"
+    assert [k["dial"] for k in carol["keys"]] == ["*97*1002", "*97*1900", "*97*3001"]
+    settings = tmp_path / "sipvm.toml"
+    settings.write_text('[provisioning]\ntemplates = "/nonexistent"\n', encoding="utf-8")
+    bad = sipvm(data, "phones", "export", str(out), "--config", str(settings))
+    assert bad.returncode == 2
+    assert "[provisioning] templates '/nonexistent' is not a folder" in bad.stderr

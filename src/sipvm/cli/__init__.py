@@ -6,8 +6,8 @@ stderr, with the exit code of the error's class (0 ok, 2 invalid, 3 not permitte
 
 One module per command group registers its subcommands: ``serve`` (serve.py), ``directory``
 (directory.py), ``inboxes``/``messages``/``message`` (messages.py), ``greeting`` (greeting.py),
-``hours`` (hours.py), ``email`` (email.py), ``token`` (token.py); output.py prints, common.py
-opens the store.
+``hours`` (hours.py), ``email`` (email.py), ``token`` (token.py), ``phones`` (phones.py);
+output.py prints, common.py opens the store.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sipvm.cli.greeting import add_greeting_parser
 from sipvm.cli.hours import add_hours_parser
 from sipvm.cli.messages import add_messages_parsers
 from sipvm.cli.output import print_error
+from sipvm.cli.phones import add_phones_parser
 from sipvm.cli.serve import add_serve_parser
 from sipvm.cli.token import add_token_parser
 from sipvm.errors import SipvmError
@@ -76,4 +77,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_hours_parser(sub, common, listing)
     add_email_parser(sub, common, listing)
     add_token_parser(sub, common, listing)
+    add_phones_parser(sub, common, listing)
     return parser

@@ -109,6 +109,31 @@ class OwnerPolicy:
 COMMON_AREA_POLICY = OwnerPolicy(download_own=False, delete_own=False, share_own=False)
 
 
+class PhoneModel(StrEnum):
+    """Desk-phone families sipvm writes configuration files for."""
+
+    YEALINK = "yealink"
+    POLYCOM = "polycom"
+    GRANDSTREAM = "grandstream"
+
+
+@dataclass(frozen=True)
+class DeskPhone:
+    """A desk phone given as a table in the directory: its AOR and what provisioning needs."""
+
+    uri: str
+    """The AOR (also in the extension's ``phones``: lamps and caller identification)."""
+    mac: str | None = None
+    """12 lower-case hex digits; with ``model``, sipvm writes this phone's file."""
+    model: PhoneModel | None = None
+    label: str | None = None
+
+    @property
+    def provisioned(self) -> bool:
+        """Whether sipvm writes a configuration file for this phone."""
+        return self.mac is not None and self.model is not None
+
+
 @dataclass(frozen=True)
 class Grant:
     """One entry of an inbox's access member list."""
@@ -134,6 +159,9 @@ class Extension:
     """Users only: sees every AR, CQ and SLG inbox (play unless granted more)."""
     phones: tuple[str, ...] = ()
     """AORs of the desk phones (MWI, caller identification); users and common areas."""
+    desk_phones: tuple[DeskPhone, ...] = ()
+    """The phones given as tables (``[[user.phone]]``), with MAC and model for provisioning;
+    their AORs are in ``phones`` too."""
     notify_email: bool = True
     """Users and common areas with an ``email``: send new-message and access emails."""
     policy: OwnerPolicy = field(default_factory=OwnerPolicy)

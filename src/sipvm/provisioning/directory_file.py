@@ -24,11 +24,13 @@ from sipvm.domain.model import (
     COMMON_AREA_POLICY,
     EXT_MAX_DIGITS,
     Defaults,
+    DeskPhone,
     Directory,
     Extension,
     Grant,
     Kind,
     OwnerPolicy,
+    PhoneModel,
     Right,
     Role,
     Site,
@@ -53,11 +55,16 @@ _OPERATOR_RE = re.compile(r"^\+?[0-9*#]{1,20}\Z")
 _LANG_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 _AOR_RE = re.compile(r"^sips?:[^\s]+\Z")
+_MAC_SEPARATORS = re.compile(r"[:.\-\s]")
+_MAC_RE = re.compile(r"^[0-9a-f]{12}\Z")
+_PHONE_KEYS = {"uri", "mac", "model", "label"}
+_LABEL_MAX = 40
 
 _COMMON_KEYS = {"ext", "name", "site", "email", "members"}
+_OWNER_KEYS = {"pin", "pin_hash", "phones", "phone", "notify_email", "policy"}
 _EXT_KEYS: Mapping[Kind, set[str]] = {
-    Kind.USER: _COMMON_KEYS | {"pin", "pin_hash", "admin", "phones", "notify_email", "policy"},
-    Kind.COMMON_AREA: _COMMON_KEYS | {"pin", "pin_hash", "phones", "notify_email", "policy"},
+    Kind.USER: _COMMON_KEYS | _OWNER_KEYS | {"admin"},
+    Kind.COMMON_AREA: _COMMON_KEYS | _OWNER_KEYS,
     Kind.CALL_QUEUE: _COMMON_KEYS | ROUTING_KEYS[Kind.CALL_QUEUE],
     Kind.AUTO_RECEPTIONIST: _COMMON_KEYS | ROUTING_KEYS[Kind.AUTO_RECEPTIONIST],
     Kind.SHARED_LINE_GROUP: _COMMON_KEYS | ROUTING_KEYS[Kind.SHARED_LINE_GROUP],
@@ -141,7 +148,10 @@ def _extension_document(e: Extension) -> dict[str, Any]:
             out["pin_hash"] = e.pin_hash
         if e.kind is Kind.USER:
             out["admin"] = e.admin
-        out["phones"] = list(e.phones)
+        tables = {d.uri for d in e.desk_phones}
+        out["phones"] = [aor for aor in e.phones if aor not in tables]
+        if e.desk_phones:  # written only when given: older documents keep their digest
+            out["phone"] = [_phone_document(d) for d in e.desk_phones]
         if not e.notify_email:  # written only when off: older documents keep their digest
             out["notify_email"] = False
         out["policy"] = {key: getattr(e.policy, key) for key in POLICY_KEYS[e.kind]}
@@ -152,6 +162,17 @@ def _extension_document(e: Extension) -> dict[str, Any]:
         ]
     if e.routing is not None:
         out.update(routing_document(e.routing))
+    return out
+
+
+def _phone_document(d: DeskPhone) -> dict[str, Any]:
+    out: dict[str, Any] = {"uri": d.uri}
+    if d.mac is not None:
+        out["mac"] = d.mac
+    if d.model is not None:
+        out["model"] = d.model.value
+    if d.label is not None:
+        out["label"] = d.label
     return out
 
 
@@ -173,6 +194,8 @@ class _Parser(Checks):
     def __init__(self, source: str, existing: Directory | None) -> None:
         super().__init__(source)
         self.existing = existing
+        self.macs: dict[str, str] = {}
+        """MAC → the entry whose phone has it (one phone per MAC in the directory)."""
 
     def rights(self, value: Any, where: str) -> frozenset[Right]:
         if not isinstance(value, list) or not value:
@@ -326,12 +349,15 @@ class _Parser(Checks):
         )
         members = self.members(table.get("members", []), where, ext, owners)
         admin = phones = None
+        desk: list[DeskPhone] = []
         notify_email = True
         policy = _DEFAULT_POLICY.get(kind, OwnerPolicy())
         pin_hash = None
         if kind.has_owner:
             admin = self.get(table, "admin", bool, where, False)
             phones = self.phones(table.get("phones", []), where)
+            desk = self.desk_phones(table.get("phone", []), where)
+            phones = self.all_phones(phones, desk, where)
             notify_email = self.get(table, "notify_email", bool, where, True)
             policy = self.policy(kind, table.get("policy", {}), where)
             pin_hash = self.pin_hash(table, where, ext)
@@ -346,6 +372,7 @@ class _Parser(Checks):
             pin_hash=pin_hash,
             admin=bool(admin),
             phones=tuple(phones or ()),
+            desk_phones=tuple(desk),
             notify_email=notify_email is not False,
             policy=policy,
             members=members,
@@ -373,6 +400,78 @@ class _Parser(Checks):
             if not _AOR_RE.match(aor):
                 self.problem(where, f"phone {aor!r} is not a SIP URI (sip:user@host)")
         return list(value)
+
+    def desk_phones(self, value: Any, where: str) -> list[DeskPhone]:
+        """The ``[[user.phone]]`` tables: a URI and, for a phone sipvm provisions, its MAC and
+        model (both or neither), and an optional label."""
+        out = []
+        for i, table in enumerate(self.tables(value, f"{where} phone", header="user.phone"), 1):
+            w = f"{where} phone #{i}"
+            self.keys(table, _PHONE_KEYS, w)
+            uri = self.get(
+                table,
+                "uri",
+                str,
+                w,
+                required=True,
+                check=lambda v: None if _AOR_RE.match(v) else "is not a SIP URI (sip:user@host)",
+            )
+            mac = self.get(table, "mac", str, w)
+            if mac is not None:
+                mac = self.mac(mac, w)
+            model = self.get(table, "model", str, w)
+            if model is not None:
+                try:
+                    model = PhoneModel(model.lower())
+                except ValueError:
+                    known = ", ".join(m.value for m in PhoneModel)
+                    self.problem(w, f"unknown model {model!r}; sipvm provisions: {known}")
+                    model = None
+            if ("mac" in table) != ("model" in table):
+                self.problem(
+                    w,
+                    "give both 'mac' and 'model' (a phone sipvm writes a file for) or neither",
+                )
+            label = self.get(
+                table,
+                "label",
+                str,
+                w,
+                check=lambda v: (
+                    None
+                    if 0 < len(v) <= _LABEL_MAX and v.isprintable()
+                    else f"must be 1 to {_LABEL_MAX} printable characters"
+                ),
+            )
+            if uri is not None:
+                out.append(DeskPhone(uri=uri, mac=mac, model=model, label=label))
+        return out
+
+    def mac(self, value: str, where: str) -> str | None:
+        """A MAC address as 12 lower-case hex digits (``80:5E:C0:12:34:56`` is accepted), not
+        taken by another phone."""
+        mac = _MAC_SEPARATORS.sub("", value).lower()
+        if not _MAC_RE.match(mac):
+            self.problem(
+                where,
+                f"'mac' {value!r} is not a MAC address: 12 hex digits, e.g. \"805ec0123456\"",
+            )
+            return None
+        first = self.macs.setdefault(mac, where)
+        if first != where:
+            self.problem(where, f"MAC {mac} is already the phone of {first}: one phone per MAC")
+            return None
+        return mac
+
+    def all_phones(self, phones: list[str], desk: list[DeskPhone], where: str) -> list[str]:
+        """Every AOR of the entry: ``phones`` then the tables', each once."""
+        out = list(phones)
+        for phone in desk:
+            if phone.uri in out:
+                self.problem(where, f"phone {phone.uri!r} is given twice")
+            else:
+                out.append(phone.uri)
+        return out
 
     def policy(self, kind: Kind, value: Any, where: str) -> OwnerPolicy:
         base = _DEFAULT_POLICY[kind]

@@ -6,7 +6,8 @@ a module with an ``APIRouter`` named ``router``, included below:
 
 - ``auth``: sign in and out (session cookie + CSRF token), API bearer tokens;
 - ``api``: the member API (inboxes, messages, audio, greetings, live events);
-- the portal's pages and the admin API and pages.
+- the portal's pages and the admin API and pages;
+- ``provisioning``: the desk phones' configuration files at ``/provisioning/<name>``.
 
 ``sipvm.web.http_server`` runs it on uvicorn inside ``sipvm serve``.
 """
@@ -27,7 +28,8 @@ API_PREFIX = "/api/v1"
 
 def create_web_app(app: App, settings: Settings, hub: EventHub) -> FastAPI:
     """The portal and API over ``app``'s services; ``hub`` feeds the live event streams."""
-    from sipvm.web import admin_api, admin_pages, api, auth, pages
+    from sipvm.provisioning.phones import phone_files
+    from sipvm.web import admin_api, admin_pages, api, auth, pages, provisioning
 
     web = FastAPI(
         title="sipvm",
@@ -37,7 +39,8 @@ def create_web_app(app: App, settings: Settings, hub: EventHub) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    web.state.sipvm = WebContext(app=app, settings=settings, hub=hub)
+    files = phone_files(settings) if settings.provisioning.enabled else None
+    web.state.sipvm = WebContext(app=app, settings=settings, hub=hub, phone_files=files)
     install_error_handlers(web)
     web.add_middleware(SecurityHeaders)
     web.include_router(auth.router)
@@ -45,4 +48,5 @@ def create_web_app(app: App, settings: Settings, hub: EventHub) -> FastAPI:
     web.include_router(admin_api.router)
     web.include_router(pages.router)
     web.include_router(admin_pages.router)
+    web.include_router(provisioning.router)
     return web

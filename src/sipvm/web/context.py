@@ -9,6 +9,7 @@ from fastapi import Request
 
 from sipvm.app import App
 from sipvm.config import Settings
+from sipvm.provisioning.phones import PhoneFiles
 from sipvm.web.events import EventHub
 
 
@@ -19,6 +20,8 @@ class WebContext:
     app: App
     settings: Settings
     hub: EventHub
+    phone_files: PhoneFiles | None = None
+    """Renders the desk phones' files (None: ``[provisioning] enabled = false``)."""
 
 
 def web_context(request: Request) -> WebContext:
