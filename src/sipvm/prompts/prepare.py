@@ -9,7 +9,7 @@ whose every sound is a prepared copy:
   word's start or end is clipped: a sample is loud when it reaches ``threshold_db`` below the
   file's peak;
 - the speech is sped up by ``tempo`` (ffmpeg's ``atempo``: the pitch and the voice are kept,
-  only the pace changes; the Asterisk voice reads isolated words slowly, and 1.2 makes a
+  only the pace changes; the Asterisk voice reads isolated words slowly, and 1.3 makes a
   sentence of them sound like one spoken at a natural pace), then trimmed again;
 - the loudness (RMS of what is kept) is brought to ``target_dbfs``, never letting the peak
   above ``ceiling_dbfs`` (no clipping: a file with a high crest ends up a little quieter).
@@ -49,7 +49,7 @@ with warnings.catch_warnings():
 PROMPT_CACHE = "prompt-cache"
 """The cache folder, in the data directory (``DATA/prompt-cache/``)."""
 SAMPLE_WIDTH = 2
-VERSION = 2
+VERSION = 3
 """Part of every cache key: bump it when the preparation itself changes."""
 
 
@@ -57,12 +57,12 @@ VERSION = 2
 class PrepareSettings:
     """How prompt sounds are prepared (see the module doc)."""
 
-    pad_ms: int = 30
+    pad_ms: int = 20
     threshold_db: float = 40.0
     """A sample is loud when it is at most this many dB below the file's peak."""
     target_dbfs: float = -21.0
     ceiling_dbfs: float = -0.5
-    tempo: float = 1.2
+    tempo: float = 1.3
     """Speech pace: 1.0 keeps the recordings' own; ffmpeg's atempo takes 0.5 to 2.0."""
     gap_ms: int = 400
     """Silence between two words in the stream the tempo change reads (cut in its middle)."""
