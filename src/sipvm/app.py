@@ -94,18 +94,25 @@ class App:
         worker: str = "",
         lockout: LockoutPolicy | None = None,
         session_idle: timedelta = DEFAULT_IDLE,
+        migrate: bool = True,
     ) -> App:
         """Open (creating if needed) the store in ``data_dir`` and build the services.
 
         ``worker`` names a pool worker: its recordings in progress have their own spool.
         ``lockout`` is the lockout policy of PIN logins, phone and web (default: the product's
-        thresholds); ``session_idle`` how long a web session may go unused.
+        thresholds); ``session_idle`` how long a web session may go unused. ``migrate=False``
+        (a pool worker) opens the store its supervisor prepared without writing to it: a
+        missing or older store is a ``StorageError``.
         """
         make_private(data_dir)
-        db = await Database.open(data_dir / DB_NAME)
+        db = await Database.open(data_dir / DB_NAME, migrate=migrate)
         files = AudioFiles(data_dir, worker)
         message_repo = SqliteMessageRepo(db)
-        directory = await DirectoryService.load(SqliteDirectoryRepo(db), clock)
+        try:
+            directory = await DirectoryService.load(SqliteDirectoryRepo(db), clock)
+        except BaseException:
+            await db.close()  # its thread would keep the process alive
+            raise
         logins = LoginService(directory, SqliteLoginRepo(db), clock, policy=lockout)
         routing = RoutingService(directory, SqliteOverrideRepo(db), clock)
         return cls(

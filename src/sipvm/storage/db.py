@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
@@ -25,6 +26,10 @@ from sipvm.errors import StorageError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+#: How often a step retried by ``retry_when_locked`` is tried in all.
+LOCKED_TRIES = 5
+
+T = TypeVar("T")
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -46,29 +51,54 @@ class Database:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        """Open the database at ``path``.
+
+        With ``migrate`` (the single server, the pool's supervisor, the commands) the store is
+        created if needed and its schema brought up to date. Without (a pool worker: its
+        supervisor migrated before starting it) nothing is written: the schema version is only
+        read, and a missing or older store is a ``StorageError`` saying to start the supervisor.
+        """
+        if migrate:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise StorageError(f"there is no store at {path}: start the supervisor (it migrates)")
         try:
             conn = await aiosqlite.connect(
                 path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
+        except sqlite3.Error as exc:
+            raise _open_error(path, exc) from exc
+        try:
+            db = await cls._set_up(conn, path, migrate=migrate)
+        except BaseException:
+            # aiosqlite's thread is not a daemon: left open, it would keep the process alive.
+            await conn.close()
+            raise
+        return db
+
+    @classmethod
+    async def _set_up(cls, conn: aiosqlite.Connection, path: Path, *, migrate: bool) -> Database:
+        try:
+            # Also the wait of BEGIN IMMEDIATE for another process's write lock.
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+            # Setting the journal mode writes to the store: only a migrating opener does it.
+            journal = "PRAGMA journal_mode = WAL" if migrate else "PRAGMA journal_mode"
+            mode = await (await conn.execute(journal)).fetchone()
             # FULL: a message the caller was told is saved survives a power cut too.
             await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StorageError(
-                f"cannot open the store {path}: {exc}; "
-                "check the --data directory and its permissions"
-            ) from exc
+            raise _open_error(path, exc) from exc
         if mode is None or str(mode[0]).lower() != "wal":
             log.warning(
                 "store %s is not in WAL mode (%s); concurrent access will be slower", path, mode
             )
         db = cls(conn, path)
-        await db._migrate()
+        if migrate:
+            await db._migrate()
+        else:
+            await db._check_schema()
         return db
 
     async def close(self) -> None:
@@ -123,23 +153,71 @@ class Database:
             return  # it did not begin: nothing to end
         await self._conn.execute("ROLLBACK")
 
+    async def _check_schema(self) -> None:
+        """Refuse a store whose schema is not the one this code knows (read only: a deferred
+        transaction, so no write lock is taken)."""
+        async with self.read() as conn:
+            current = await _schema_version(conn)
+        newest = _newest(migrations())
+        self._refuse_newer(current, newest)
+        if current < newest:
+            raise StorageError(
+                f"the store {self.path} is at migration {current}, this sipvm needs {newest}: "
+                "start the supervisor (it migrates)"
+            )
+
+    def _refuse_newer(self, current: int, newest: int) -> None:
+        if current > newest:
+            raise StorageError(
+                f"the store {self.path} has schema version {current}, newer than this sipvm "
+                f"knows ({newest}); upgrade sipvm or use another --data directory"
+            )
+
     async def _migrate(self) -> None:
         async with self.transaction() as conn:
-            row = await (await conn.execute("PRAGMA user_version")).fetchone()
-            current = int(row[0]) if row else 0
+            current = await _schema_version(conn)
             known = migrations()
-            newest = known[-1][0] if known else 0
-            if current > newest:
-                raise StorageError(
-                    f"the store {self.path} has schema version {current}, newer than this sipvm "
-                    f"knows ({newest}); upgrade sipvm or use another --data directory"
-                )
+            self._refuse_newer(current, _newest(known))
             for number, sql in known:
                 if number > current:
                     log.info("applying store migration %04d", number)
                     for statement in _split_sql(sql):
                         await conn.execute(statement)
                     await conn.execute(f"PRAGMA user_version = {number}")
+
+
+async def retry_when_locked(
+    step: Callable[[], Awaitable[T]], *, what: str, tries: int = LOCKED_TRIES, pause_s: float = 1.0
+) -> T:
+    """Run ``step``; when the store stays locked past the busy timeout (many processes
+    starting at once), wait ``pause_s`` (doubling) and run it again, ``tries`` times in all.
+    ``step`` must be safe to run again after a failed attempt (its transaction rolled back)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return await step()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if attempt == tries or ("locked" not in text and "busy" not in text):
+                raise
+            log.warning("%s: the store is busy (%s); trying again in %.0f s", what, text, pause_s)
+        await asyncio.sleep(pause_s)
+        pause_s *= 2
+    raise AssertionError("unreachable")
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> StorageError:
+    return StorageError(
+        f"cannot open the store {path}: {exc}; check the --data directory and its permissions"
+    )
+
+
+async def _schema_version(conn: aiosqlite.Connection) -> int:
+    row = await (await conn.execute("PRAGMA user_version")).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _newest(known: list[tuple[int, str]]) -> int:
+    return known[-1][0] if known else 0
 
 
 def _split_sql(script: str) -> list[str]:
