@@ -25,17 +25,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from sipvm.app import App, embedded_directory, utc_now
 from sipvm.config import Settings
 from sipvm.domain.lockout import LockoutPolicy
 from sipvm.domain.sip_uri import uri_host_port
+from sipvm.errors import SipvmError
 from sipvm.logs import name_worker
+from sipvm.storage.db import retry_when_locked
 
 if TYPE_CHECKING:
     from sipvm.domain.model import Directory
@@ -127,17 +131,51 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | N
 
 
 async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Role()) -> int:
-    """One serving process (the single server or a pool worker), until ``stop`` is set."""
-    if role.in_pool:
-        name_worker(role.worker)  # its log lines carry the worker's name
+    """One serving process (the single server or a pool worker), until ``stop`` is set.
+
+    A pool worker tells its supervisor when it serves (``sipvm.pool.report_ready``). One that
+    fails, at start or later, logs one line and exits at once with a non-zero code, so that
+    the supervisor starts it again: threads a failed start leaves behind (pjsua2's, the
+    store's) cannot keep it alive without serving.
+    """
+    if not role.in_pool:
+        return await _run_server(settings, stop, role, lambda: None)
+    from sipvm.pool import idle_worker_kit, report_ready
+
+    name_worker(role.worker)  # its log lines carry the worker's name
+    serving = False
+
+    def on_ready() -> None:
+        nonlocal serving
+        serving = True
+        report_ready()
+
+    try:
+        return await _run_server(settings, stop, role, on_ready, idle=idle_worker_kit())
+    except Exception as exc:
+        _exit_failed_worker(exc, started=serving)
+
+
+async def _run_server(
+    settings: Settings,
+    stop: asyncio.Event,
+    role: Role,
+    on_ready: Callable[[], None],
+    *,
+    idle: Path | None = None,
+) -> int:
     app = await open_app(settings, role)
     hub: EventHub | None = None
     web: HttpServer | None = None
     try:
         if role.in_pool:
-            await recover(app)
+            # The supervisor prepared the store; this worker's own spool may hold recordings.
+            await retry_when_locked(lambda: recover(app), what="recovery at start")
         else:
             await prepare(app, settings)
+        if idle is not None:
+            await _serve_idle(app, settings, stop, role, idle, on_ready)
+            return 0
         if settings.http.port and not role.in_pool:
             from sipvm.web.events import EventHub
 
@@ -152,6 +190,7 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
             settings.sip.bind,
             settings.sip.port,
         )
+        on_ready()
         background = [
             *sip_tasks,
             asyncio.create_task(_housekeeping(app)),
@@ -174,6 +213,43 @@ async def run_server(settings: Settings, stop: asyncio.Event, *, role: Role = Ro
     return 0
 
 
+async def _serve_idle(
+    app: App,
+    settings: Settings,
+    stop: asyncio.Event,
+    role: Role,
+    kit: Path,
+    on_ready: Callable[[], None],
+) -> None:
+    """The pool's tests' cheap worker (``sipvm.pool.IDLE_WORKERS_ENV``): the store opened as a
+    worker opens it, then ready without SIP until ``stop``; a file ``fail-K`` in ``kit`` makes
+    worker K fail at start instead."""
+    if (kit / f"fail-{role.worker}").exists():
+        raise RuntimeError(f"start failure injected by {kit / f'fail-{role.worker}'}")
+    log.info(
+        "sipvm ready: data %s, %d extensions, idle worker (no SIP) for port %d",
+        settings.data,
+        len(app.directory.current.extensions),
+        settings.sip.port,
+    )
+    on_ready()
+    await stop.wait()
+    log.info("stopped")
+
+
+def _exit_failed_worker(exc: Exception, *, started: bool) -> NoReturn:
+    """Log why this pool worker failed, in one line, and end the process at once."""
+    code = exc.exit_code if isinstance(exc, SipvmError) else 1
+    what = "failed" if started else "failed to start"
+    if isinstance(exc, SipvmError):
+        log.error("%s: %s; exiting with %d", what, exc, code)
+    else:
+        log.error("%s: %s: %s; exiting with %d", what, type(exc).__name__, exc, code, exc_info=exc)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(code)
+
+
 async def open_app(settings: Settings, role: Role = Role()) -> App:
     """The store in ``settings.data`` and its services, as the server runs them."""
     # Built first: a bad threshold stops the start before the store opens.
@@ -182,6 +258,7 @@ async def open_app(settings: Settings, role: Role = Role()) -> App:
         settings.data,
         worker=role.spool,
         lockout=lockout,
+        migrate=not role.in_pool,  # the supervisor migrated before starting the workers
         session_idle=timedelta(seconds=settings.http.session_idle_s),
     )
 

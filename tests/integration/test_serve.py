@@ -125,6 +125,7 @@ def test_serve_refuses_a_bad_directory_with_exit_2(tmp_path: Path) -> None:
 
 async def test_the_settings_reach_the_services_as_they_are_built(tmp_path: Path) -> None:
     settings = Settings(data=tmp_path / "data", sip=SipSettings(peer_login_failures=7))
+    await (await open_app(settings)).close()  # the supervisor prepares the store for workers
     app = await open_app(settings, Role(worker=2, front="127.0.0.1"))
     try:
         assert app.logins.policy.per_peer == 7
