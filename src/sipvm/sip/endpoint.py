@@ -3,6 +3,17 @@
 Everything here runs in the pjsip thread, from the engine's start. The settings follow
 PJSUA2_NOTES.md: ``threadCnt = 0`` and ``mainThreadOnly`` (the engine's thread polls), no
 sound device, 8 kHz G.711 only.
+
+RTP shares SIP's ioqueue (``medConfig.hasIoqueue = False``, no media thread): pjmedia's own
+worker would poll its ioqueue every 10 ms forever, idle or not (``endpoint.c``, a fixed
+timeout), while the engine's thread polls long when no call is up. A packet, RTP or SIP, ends
+that thread's poll at once, and the DTMF it carries reaches its callback right there instead
+of being queued for the next poll (pjsua2's pending jobs, under ``mainThreadOnly``).
+
+The null sound device clocks the conference bridge only while something is connected: pjsua
+closes it after ``sndAutoCloseTime`` (1 s) with no call and no connection, and opens it again
+on the next connection. ``setNoDev()`` would leave the bridge with no clock at all (pjsua's
+"no device" mode hands the master port to the application): no playback, no recording.
 """
 
 from __future__ import annotations
@@ -69,6 +80,8 @@ def start_endpoint(ep: Any, cfg: EngineConfig) -> None:
     ep_cfg.medConfig.sndClockRate = 8000
     ep_cfg.medConfig.ecTailLen = 0
     ep_cfg.medConfig.noVad = True
+    ep_cfg.medConfig.hasIoqueue = False  # RTP in SIP's ioqueue: no media thread (see above)
+    ep_cfg.medConfig.threadCnt = 0
     ep.libInit(ep_cfg)
     ep.audDevManager().setNullDev()
     for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):

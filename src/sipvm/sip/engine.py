@@ -2,9 +2,14 @@
 
 Rules from PJSUA2_NOTES.md that shape this module and its helpers:
 - ``threadCnt = 0`` and ``mainThreadOnly``: the "pjsip" thread created here calls every pjsua2
-  API and loops ``libHandleEvents(10)``; asyncio hands it work through a job queue
+  API and loops ``libHandleEvents``; asyncio hands it work through a job queue
   (``sip.jobs``) and gets results back as futures. Every callback therefore runs in the pjsip
   thread. The Endpoint's settings are in ``sip.endpoint``.
+- The poll is ``BUSY_POLL_MS`` while a call is up (pjsua2 runs the callbacks other threads
+  raise, such as a DTMF digit from the media thread, only at the start of a poll) or an end is
+  held back, and ``IDLE_POLL_MS`` otherwise: an idle worker then wakes a few times a second,
+  not a hundred. Nothing waits for the long poll to end: a packet (an INVITE) ends it at once,
+  pjsip shortens it to its next timer, and a job or a stop wakes it (``sip.wakeup``).
 - Callbacks (``sip.callbacks``) do one thing: turn what happened into one of our events, handed
   to asyncio with ``call_soon_threadsafe``. They carry our own call key (never a Call object:
   ids recycle).
@@ -60,10 +65,13 @@ from sipvm.sip.media import PLAYLIST_PAD_S
 from sipvm.sip.message_summary import notify_request
 from sipvm.sip.pacing import EndPacer
 from sipvm.sip.ports import check_rtp_ports, check_sip_port
+from sipvm.sip.wakeup import UdpWaker
 from sipvm.sip.watch import CONFIRM_TIMEOUT_S, WATCH_S, overdue
 
 __all__ = [
+    "BUSY_POLL_MS",
     "CONFIRM_TIMEOUT_S",
+    "IDLE_POLL_MS",
     "MAX_CALLS_BUILD",
     "PLAYLIST_PAD_S",
     "REQUEST_TIMEOUT_S",
@@ -78,6 +86,10 @@ T = TypeVar("T")
 
 #: Longest a request outside calls can stay unanswered: pjsip's Timer F (64 x T1), plus margin.
 REQUEST_TIMEOUT_S = 33.0
+#: The pjsip thread's poll while a call is up or an end is held back (the measured best).
+BUSY_POLL_MS = 10
+#: Its poll with no call: any packet, timer, job or stop ends it sooner.
+IDLE_POLL_MS = 500
 
 
 class PjEngine:
@@ -97,7 +109,8 @@ class PjEngine:
         self.config = config
         self._loop = loop
         self._on_event = on_event
-        self._jobs = JobQueue()
+        self._waker = UdpWaker(config.bind, config.port)
+        self._jobs = JobQueue(self._waker)
         self._keys = itertools.count(1)
         self._calls: dict[int, PjCall] = {}
         self._tokens = itertools.count(1)
@@ -128,6 +141,7 @@ class PjEngine:
             check_rtp_ports(cfg.bind, cfg.rtp_port, cfg.rtp_port_range, cfg.max_calls)
         except SipvmError:
             shutil.rmtree(self._pad_dir, ignore_errors=True)
+            self._waker.close()
             raise
         self._thread.start()
         try:
@@ -141,6 +155,7 @@ class PjEngine:
         if not self._thread.is_alive():
             return
         self._stop.set()
+        self._jobs.post(lambda: None)  # wakes an idle poll
         await asyncio.to_thread(self._thread.join, REQUEST_TIMEOUT_S + 10)
 
     async def run(self, fn: Callable[[], T]) -> T:
@@ -164,7 +179,11 @@ class PjEngine:
         self._ready.set_result(None)
         next_watch = time.monotonic() + WATCH_S
         while not self._stop.is_set():
-            self._ep.libHandleEvents(10)
+            if self._calls or self._pacer.waiting or not self._jobs.doze():
+                self._ep.libHandleEvents(BUSY_POLL_MS)
+            else:
+                self._ep.libHandleEvents(IDLE_POLL_MS)
+                self._jobs.awake()
             self._jobs.drain()
             now = time.monotonic()
             self._pacer.run(now, self._calls.__contains__)
@@ -177,6 +196,7 @@ class PjEngine:
         """After a failed start, in the pjsip thread: drop every pjsua2 object, destroy the
         library and remove the scratch files."""
         shutil.rmtree(self._pad_dir, ignore_errors=True)
+        self._waker.close()
         self._account = None
         gc.collect()  # anything of pjsua2's still in a cycle goes before the library
         ep, self._ep = self._ep, None
@@ -197,6 +217,7 @@ class PjEngine:
 
     def _destroy(self) -> None:
         shutil.rmtree(self._pad_dir, ignore_errors=True)
+        self._waker.close()
         ep = self._ep
         # pjsua reports a request's outcome to its account, and aborts the process if the
         # account is gone by then: let unanswered NOTIFYs end first (a phone that never

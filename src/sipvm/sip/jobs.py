@@ -1,7 +1,9 @@
 """Work handed to the pjsip thread from any thread, and errors made safe to hand back.
 
 pjsua2 is called from its own thread only (``mainThreadOnly``): other threads put functions on
-a :class:`JobQueue`, which the pjsip thread runs between its ``libHandleEvents`` polls.
+a :class:`JobQueue`, which the pjsip thread runs between its ``libHandleEvents`` polls. When
+the pjsip thread is about to poll long (no call up), it says so with :meth:`JobQueue.doze`;
+a job put on the queue meanwhile wakes it (``sip.wakeup``), so no job waits for the poll's end.
 """
 
 from __future__ import annotations
@@ -23,20 +25,46 @@ class JobQueue:
     """Functions for the pjsip thread: ``submit`` one for its result as a future, ``post``
     one whose result nobody waits for; the pjsip thread runs them all in ``drain``."""
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Callable[[], None] = lambda: None) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any] | None]] = (
             queue.SimpleQueue()
         )
+        self._wake = wake
+        self._dozing = False
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """From any thread: run ``fn`` in the pjsip thread; the future gets its result."""
         future: Future[T] = Future()
         self._jobs.put((fn, future))
+        self._rouse()
         return future
 
     def post(self, fn: Callable[[], object]) -> None:
         """From any thread: run ``fn`` in the pjsip thread, result unwanted."""
         self._jobs.put((fn, None))
+        self._rouse()
+
+    def doze(self) -> bool:
+        """In the pjsip thread, before a long poll: True if no job waits, and then any job
+        put from now on calls ``wake``; False (poll short) if one is already queued.
+
+        The flag is set before the queue is looked at, so a job put at any moment is either
+        seen here or wakes the poll.
+        """
+        self._dozing = True
+        if self._jobs.empty():
+            return True
+        self._dozing = False
+        return False
+
+    def awake(self) -> None:
+        """In the pjsip thread, after a long poll: jobs need not wake it any more."""
+        self._dozing = False
+
+    def _rouse(self) -> None:
+        if self._dozing:
+            self._dozing = False
+            self._wake()
 
     def drain(self) -> None:
         """In the pjsip thread: run every job queued so far (a failed job fails its future
