@@ -69,6 +69,7 @@ class Child:
     ready: bool = False
     """Whether the running process has reported ready."""
     watch: asyncio.Task[None] | None = field(default=None, repr=False)
+    pipe: asyncio.ReadTransport | None = field(default=None, repr=False)
 
     async def start(self) -> None:
         """Start the process (again); a worker's pipe is watched for its ready report."""
@@ -92,19 +93,19 @@ class Child:
             finally:
                 os.close(write_fd)  # the worker holds the only writing end: EOF when it dies
             self.stop_watching()
-            self.watch = asyncio.create_task(self._wait_ready(read_fd, self.proc))
+            reader = asyncio.StreamReader()
+            self.pipe, _ = await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+            )
+            self.watch = asyncio.create_task(self._wait_ready(reader, self.proc))
         self.started = time.monotonic()
         log.info("started %s (pid %d)", self.name, self.proc.pid)
 
-    async def _wait_ready(self, read_fd: int, proc: asyncio.subprocess.Process) -> None:
-        reader = asyncio.StreamReader()
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
-        )
-        try:
-            line = await reader.readline()  # b"" when the worker exits without reporting
-        finally:
-            transport.close()
+    async def _wait_ready(
+        self, reader: asyncio.StreamReader, proc: asyncio.subprocess.Process
+    ) -> None:
+        line = await reader.readline()  # b"" when the worker exits without reporting
+        self.stop_watching()
         if line.startswith(b"ready") and self.proc is proc and proc.returncode is None:
             self.ready = True
             if self.restarts:
@@ -113,8 +114,12 @@ class Child:
     def stop_watching(self) -> None:
         """Stop waiting for the ready report (the pipe is closed)."""
         if self.watch is not None:
-            self.watch.cancel()
+            if self.watch is not asyncio.current_task():
+                self.watch.cancel()
             self.watch = None
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
 
 
 def report_ready() -> None:

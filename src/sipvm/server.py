@@ -164,7 +164,10 @@ async def _run_server(
     *,
     idle: Path | None = None,
 ) -> int:
-    app = await open_app(settings, role)
+    if role.in_pool:
+        app = await retry_when_locked(lambda: open_app(settings, role), what="opening the store")
+    else:
+        app = await open_app(settings, role)
     hub: EventHub | None = None
     web: HttpServer | None = None
     try:

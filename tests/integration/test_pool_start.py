@@ -28,7 +28,7 @@ import pytest
 
 from sipvm.errors import StorageError
 from sipvm.pool import IDLE_WORKERS_ENV
-from sipvm.storage.db import Database, migrations
+from sipvm.storage.db import Database, migrations, retry_when_locked
 from tests.support.ports import free_ports
 
 HOST = "127.0.0.1"
@@ -85,7 +85,9 @@ def start_pool(tmp_path: Path) -> Iterator[StartPool]:
         argv += ["--bind", HOST, "--sip-port", str(port), "--workers", str(workers)]
         argv += ["--rtp-port", "40000", "--trusted-peer", HOST]
         env = {**os.environ, IDLE_WORKERS_ENV: str(kit), "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            argv, stderr=subprocess.PIPE, text=True, errors="replace", env=env
+        )  # Kamailio may log bytes of a stray packet
         pool = Pool(proc, kit)
         pool.reader = threading.Thread(target=pool.read, daemon=True)
         pool.reader.start()
@@ -187,3 +189,22 @@ async def test_a_worker_refuses_an_older_store_and_writes_nothing(tmp_path: Path
     conn.close()
     db = await Database.open(path, migrate=False)  # up to date: a worker opens it
     await db.close()
+
+
+async def test_a_start_step_is_tried_again_while_the_store_stays_locked() -> None:
+    attempts: list[int] = []
+
+    async def step() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "done"
+
+    assert await retry_when_locked(step, what="test", pause_s=0.01) == "done"
+    assert len(attempts) == 3
+
+    async def broken() -> None:
+        raise sqlite3.OperationalError("no such table: x")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await retry_when_locked(broken, what="test", pause_s=0.01)  # not a lock: at once

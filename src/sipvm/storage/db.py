@@ -190,14 +190,19 @@ async def retry_when_locked(
     step: Callable[[], Awaitable[T]], *, what: str, tries: int = LOCKED_TRIES, pause_s: float = 1.0
 ) -> T:
     """Run ``step``; when the store stays locked past the busy timeout (many processes
-    starting at once), wait ``pause_s`` (doubling) and run it again, ``tries`` times in all.
-    ``step`` must be safe to run again after a failed attempt (its transaction rolled back)."""
+    starting at once; also a ``StorageError`` caused by it), wait ``pause_s`` (doubling) and
+    run it again, ``tries`` times in all. ``step`` must be safe to run again after a failed
+    attempt (its transaction rolled back)."""
     for attempt in range(1, tries + 1):
         try:
             return await step()
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if attempt == tries or ("locked" not in text and "busy" not in text):
+        except (sqlite3.OperationalError, StorageError) as exc:
+            cause = exc if isinstance(exc, sqlite3.OperationalError) else exc.__cause__
+            text = str(cause)
+            locked = isinstance(cause, sqlite3.OperationalError) and (
+                "locked" in text or "busy" in text
+            )
+            if attempt == tries or not locked:
                 raise
             log.warning("%s: the store is busy (%s); trying again in %.0f s", what, text, pause_s)
         await asyncio.sleep(pause_s)
