@@ -40,7 +40,7 @@ def revoked(example: Path, tmp: Path) -> Path:
 def sales_call(server: Server, name: str) -> dict[str, object]:
     """Dan dials ``*97*2001``: PIN, then the short inbox intro and the 3-s message (no # to
     skip the intro: sent once it is over, # would skip ahead in the message)."""
-    steps = [*log_in(DAN_PIN), {"wait": 6.0}, {"hangup": True}]
+    steps = [*log_in(DAN_PIN), {"wait": 8.0}, {"hangup": True}]
     script = menu_call(server, name, DAN, steps)
     script["to"] = f"sip:*97*{SALES}@{server.uri_host}"
     return script
