@@ -5,7 +5,8 @@
 pjsua2 allows one Endpoint per process, so the engine runs here. With no call, it measures the
 CPU time of the pjsip thread over ``--seconds`` (``/proc/self/task/<tid>/stat``), then how long
 jobs handed to the idle thread take to come back (the thread sleeps in a long poll: a job must
-wake it). Prints one JSON object on stdout.
+wake it), and how long an OPTIONS request takes to be answered (a packet ends the poll by
+itself). Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -28,6 +30,29 @@ def thread_ticks(name: str) -> int:
     tid = next(t.native_id for t in threading.enumerate() if t.name == name)
     fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def options_rtt(port: int) -> float:
+    """Seconds from sending an OPTIONS to the engine to its answer (pjsua answers by itself)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        me = sock.getsockname()[1]
+        request = (
+            f"OPTIONS sip:sipvm@127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-idle-{time.monotonic_ns()}\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@127.0.0.1:{me}>;tag=idle\r\n"
+            f"To: <sip:sipvm@127.0.0.1:{port}>\r\n"
+            f"Call-ID: idle-{time.monotonic_ns()}@127.0.0.1\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        start = time.monotonic()
+        sock.sendto(request.encode(), ("127.0.0.1", port))
+        reply = sock.recv(4096)
+        assert reply.startswith(b"SIP/2.0 200"), reply[:80]
+        return time.monotonic() - start
 
 
 async def main(port: int, rtp_port: int, seconds: float) -> dict[str, object]:
@@ -48,11 +73,15 @@ async def main(port: int, rtp_port: int, seconds: float) -> dict[str, object]:
             start = time.monotonic()
             await engine.run(lambda: None)
             waits.append(time.monotonic() - start)
+        rtts = []
+        for _ in range(5):
+            await asyncio.sleep(0.13)
+            rtts.append(await asyncio.to_thread(options_rtt, port))
     finally:
         stop_start = time.monotonic()
         await engine.stop()
         stop_s = time.monotonic() - stop_start
-    return {"pjsip_pct": pjsip_pct, "job_waits_s": waits, "stop_s": stop_s}
+    return {"pjsip_pct": pjsip_pct, "job_waits_s": waits, "options_s": rtts, "stop_s": stop_s}
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def test_the_waker_reaches_the_bound_address() -> None:
 
 
 @pytest.mark.slow
-def test_an_idle_engine_sleeps_and_wakes_for_jobs(tmp_path: Path) -> None:
+def test_an_idle_engine_sleeps_and_wakes_for_jobs_and_packets(tmp_path: Path) -> None:
     ports = ["--port", str(free_sip_port()), "--rtp-port", str(free_rtp_port())]
     done = subprocess.run(
         [sys.executable, str(ENGINE), *ports, "--seconds", "3"],
@@ -126,4 +126,6 @@ def test_an_idle_engine_sleeps_and_wakes_for_jobs(tmp_path: Path) -> None:
     assert result["pjsip_pct"] < 0.3, result
     # Each job comes back far sooner than the idle poll would end by itself (500 ms).
     assert max(result["job_waits_s"]) < 0.1, result
+    # So does a SIP request: a packet ends the poll by itself.
+    assert max(result["options_s"]) < 0.1, result
     assert result["stop_s"] < 0.4, result

@@ -1,15 +1,17 @@
 """Pacing call ends, so that pjlib's socket keys come back before they run out.
 
 pjlib keeps a closed socket's ioqueue key 500 ms (``PJ_IOQUEUE_KEY_FREE_DELAY``) before it
-can be reused, out of 64 keys in all (the select ioqueue of the wheel), and each call holds
-two (RTP, RTCP). Calls that end faster than their keys come back make the next INVITE abort
-the whole process (the ``pj_ioqueue_register_sock2`` assert, compiled in; measured: the 33rd
-INVITE refused at 80 a second). So the engine ends calls itself at most ``per_window`` per
+can be reused, out of 64 keys in all (the select ioqueue of the wheel, which RTP shares with
+SIP's transports: see ``sip.endpoint``), and each call holds two (RTP, RTCP). Calls that
+end faster than their keys come back make the next INVITE abort the whole process (the
+``pj_ioqueue_register_sock2`` assert, compiled in; measured: the 33rd INVITE refused at 80 a
+second). So the engine ends calls itself at most ``per_window`` per
 ``window_s``, counting the ends callers cause too. A call waiting for its turn keeps its
 slot, so pjsua meanwhile answers new INVITEs 486 without opening any socket.
 
-With 12 per 0.6 s: at most 24 keys closing, 8 in live calls, 2 for SIP, which leaves room
-for ends this pacing cannot hold back (a CANCEL, a caller's BYE, an offer pjsua refuses).
+With 12 per 0.6 s: at most 24 keys closing, 8 in live calls, 2 for the SIP listeners (UDP,
+TCP), which leaves room for SIP-over-TCP connections and for ends this pacing cannot hold back
+(a CANCEL, a caller's BYE, an offer pjsua refuses).
 """
 
 from __future__ import annotations
