@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -106,6 +107,12 @@ class Server:
         raise AssertionError(f"{text!r} not logged:\n" + "\n".join(self.log[-30:]))
 
 
+SHARED_PROMPT_CACHE = Path(tempfile.gettempdir()) / "sipvm-tests-prompt-cache"
+"""One prompt cache for every test server: the prompts (and spoken names) are prepared once, not
+at each of the suite's ~150 server starts. Safe to share: files are named by a digest of their
+source and settings and written atomically (as the workers of one pool share theirs)."""
+
+
 def start_server(
     tmp: Path,
     *,
@@ -113,8 +120,16 @@ def start_server(
     extra: tuple[str, ...] = (),
     settings: str = "",
     directory: Path = EXAMPLE,
+    shared_prompts: bool = True,
 ) -> Server:
+    """``sipvm serve`` on a fresh port block; ``shared_prompts=False`` gives it a prompt cache
+    of its own (for the tests of the cache itself)."""
     data = tmp / "data"
+    cache = data / "prompt-cache"
+    if shared_prompts and not cache.exists() and not cache.is_symlink():
+        SHARED_PROMPT_CACHE.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
+        cache.symlink_to(SHARED_PROMPT_CACHE, target_is_directory=True)
     sip_port = free_ports(SERVER_HOST, POOL_PORTS, tcp=True)  # a pool's workers take port + K
     rtp_port = free_ports(SERVER_HOST, POOL_PORTS * RTP_PORTS_PER_WORKER)
     config = tmp / "sipvm.toml"

@@ -9,7 +9,7 @@ from .conftest import start_server
 
 
 def test_prompts_are_prepared_at_start_and_read_back_from_the_cache(tmp_path: Path) -> None:
-    first = start_server(tmp_path)
+    first = start_server(tmp_path, shared_prompts=False)
     try:
         line = first.wait_log("prompts: ")
     finally:
@@ -19,7 +19,7 @@ def test_prompts_are_prepared_at_start_and_read_back_from_the_cache(tmp_path: Pa
     count = int(match.group(1))
     cache = tmp_path / "data" / "prompt-cache"
     assert len(list(cache.glob("*.wav"))) == count > 100
-    again = start_server(tmp_path)
+    again = start_server(tmp_path, shared_prompts=False)
     try:
         assert f"prompts: {count} files prepared ({count} from cache)" in again.wait_log(
             "prompts: "

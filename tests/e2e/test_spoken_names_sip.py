@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_names_are_spoken_at_start_and_kept_for_the_next(tmp_path: Path) -> None:
-    first = start_server(tmp_path)
+    first = start_server(tmp_path, shared_prompts=False)
     try:
         line = first.wait_log("spoken names: ")
     finally:
@@ -25,7 +25,7 @@ def test_names_are_spoken_at_start_and_kept_for_the_next(tmp_path: Path) -> None
     assert match and match.group(1) == match.group(2), line
     folder = tmp_path / "data" / "prompt-cache" / "names"
     assert len(list(folder.glob("*.wav"))) == int(match.group(1)) > 5
-    again = start_server(tmp_path)
+    again = start_server(tmp_path, shared_prompts=False)
     try:
         again.wait_log("sipvm ready")
         assert not [entry for entry in again.log if "spoken names: " in entry]  # none made
@@ -34,7 +34,9 @@ def test_names_are_spoken_at_start_and_kept_for_the_next(tmp_path: Path) -> None
 
 
 def test_spoken_names_can_be_turned_off(tmp_path: Path) -> None:
-    running = start_server(tmp_path, settings="[menu]\nspoken_names = false\n")
+    running = start_server(
+        tmp_path, settings="[menu]\nspoken_names = false\n", shared_prompts=False
+    )
     try:
         running.wait_log("sipvm ready")
     finally:
