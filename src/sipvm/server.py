@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sipvm.domain.model import Directory
     from sipvm.flows.ports import DirectorySource, Greetings
     from sipvm.notify.mwi import LampSender, MwiNotifier
+    from sipvm.prompts.prompt_set import PromptSet
     from sipvm.prompts.spoken_names import SpokenNames
     from sipvm.sip.worker import SipWorker
     from sipvm.web.events import EventHub
@@ -106,6 +107,7 @@ async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | N
     app = await open_app(settings)
     try:
         await prepare(app, settings)
+        await warm_prompt_cache(app, settings)
         if not settings.http.port:
             await app.close()
             return await run_pool(settings, front, config, stop)
@@ -288,29 +290,13 @@ async def start_sip(
     returns its background tasks (the spoken names), for the caller to cancel at the end."""
     # Imported here so that the other commands never load pjsua2.
     from sipvm.flows.router import CallRouter, RouterSettings
-    from sipvm.prompts import (
-        DEFAULT_SOUNDS_DIR,
-        default_extra_dir,
-        default_manifest,
-        load_prompts,
-    )
-    from sipvm.prompts.prepare import PROMPT_CACHE, prepare_prompts
+    from sipvm.prompts.prepare import PROMPT_CACHE
     from sipvm.prompts.spoken_names import NAMES_DIR, SpokenNames
     from sipvm.services.spoken_names import SpokenNameGreetings
     from sipvm.sip.engine import EngineConfig
     from sipvm.sip.worker import SipWorker
 
-    prompts = load_prompts(
-        default_manifest(),
-        DEFAULT_SOUNDS_DIR,
-        default_extra_dir(),
-        language=app.directory.current.defaults.language,
-        overrides_dir=settings.data / "prompts",
-    )
-    prompts, prepared = await asyncio.to_thread(
-        prepare_prompts, prompts, settings.data / PROMPT_CACHE
-    )
-    log.info("%s", prepared)
+    prompts = await load_prepared_prompts(app, settings)
     greetings: Greetings = app.greetings
     tasks: list[asyncio.Task[None]] = []
     first_names = asyncio.Event()
@@ -358,6 +344,41 @@ async def start_sip(
         await _cancel(tasks)
         raise
     return worker, tasks
+
+
+async def load_prepared_prompts(app: App, settings: Settings) -> PromptSet:
+    """The prompts of the directory's language (a missing sound stops the start), prepared
+    (``DATA/prompt-cache/``: made once, read back by every later start and every worker)."""
+    from sipvm.prompts import DEFAULT_SOUNDS_DIR, default_extra_dir, default_manifest, load_prompts
+    from sipvm.prompts.prepare import PROMPT_CACHE, prepare_prompts
+
+    prompts = load_prompts(
+        default_manifest(),
+        DEFAULT_SOUNDS_DIR,
+        default_extra_dir(),
+        language=app.directory.current.defaults.language,
+        overrides_dir=settings.data / "prompts",
+    )
+    prompts, prepared = await asyncio.to_thread(
+        prepare_prompts, prompts, settings.data / PROMPT_CACHE
+    )
+    log.info("%s", prepared)
+    return prompts
+
+
+async def warm_prompt_cache(app: App, settings: Settings) -> None:
+    """The supervisor prepares the prompts and speaks the directory's names before it starts
+    the workers, so that N workers read one cache instead of each converting every sound."""
+    from sipvm.prompts.prepare import PROMPT_CACHE
+    from sipvm.prompts.spoken_names import NAMES_DIR, SpokenNames
+
+    await load_prepared_prompts(app, settings)
+    if settings.menu.spoken_names:
+        names = SpokenNames(settings.data / PROMPT_CACHE / NAMES_DIR)
+        texts = [entry.name for entry in app.directory.current.extensions.values()]
+        ready, made = await asyncio.to_thread(names.make, texts)
+        if made:
+            log.info("spoken names: %d ready (%d made)", ready, made)
 
 
 async def _speak_names(

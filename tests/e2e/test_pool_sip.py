@@ -33,11 +33,19 @@ GREETING_S = 3.0
 
 
 def start_pool(tmp_path: Path) -> Server:
-    server = start_server(tmp_path, extra=("--workers", "2"))
+    server = start_server(tmp_path, extra=("--workers", "2"), shared_prompts=False)
     deadline = time.monotonic() + 20
     while sum("sipvm ready" in line for line in list(server.log)) < 2:
         assert time.monotonic() < deadline, "\n".join(server.log[-30:])
         time.sleep(0.1)
+    # The supervisor prepared the prompts before starting the workers: both read its cache.
+    prepared = [line for line in list(server.log) if "files prepared" in line]
+    found = re.search(r"prompts: (\d+) files prepared \(0 from cache\)", prepared[0])
+    assert found is not None and "[worker" not in prepared[0], prepared
+    count = found.group(1)
+    workers = [line for line in prepared if "[worker" in line]
+    assert len(workers) == 2, prepared
+    assert all(f"({count} from cache)" in line for line in workers), prepared
     greeting = write_tone_wav(tmp_path / "greeting.wav", 440.0, 1.0)
     uploaded = server.cli("greeting", "upload", "--inbox", "2001", "--kind", "unavailable",
                           str(greeting))  # fmt: skip
