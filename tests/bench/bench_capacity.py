@@ -4,6 +4,7 @@ Prints a table, asserts nothing about speed:
 
     python tests/bench/bench_capacity.py [--workers 1,4,16,50] [--call-s 20] [--rate 20]
     python tests/bench/bench_capacity.py --burst [2] [--workers 16] [--call-s 20]
+    python tests/bench/bench_capacity.py --calls 100,300,500 [--call-s 30] [--rate 20]
 
 For each pool size W a fresh `sipvm serve --workers W` (W = 1: the single worker, no front)
 runs on 127.0.0.1 on the example directory; sipp (127.0.0.2, the trusted "PBX") places deposit
@@ -11,8 +12,8 @@ calls into queue 2001 at ``--rate`` calls/s, each ``--call-s`` seconds of a 700 
 (``tests/e2e/scenarios/uac_deposit.xml``). The concurrency tried first is the pool's capacity
 (4 calls per worker), then lower by quarters until no call fails. Columns:
 - ``calls``: the highest concurrency with zero failed calls and every recording stored, with
-  the tone found in a sample of 5 (the greeting takes about 12 s, so a 20 s call leaves a
-  recording of about 7.5 s);
+  the tone found in a sample of 5 (the greeting and beep take about 3.5 s, so a 20 s call
+  leaves a recording of about 16.5 s);
 - ``INVITE->200 p50/p99``: per call, from sipp's ``-trace_rtt``;
 - ``CPU-s per call-min``: CPU time of every sipvm and Kamailio process during the run, per
   minute of call;
@@ -25,12 +26,33 @@ the front still counted on its workers once every call had ended (``counted``), 
 worker refused a call and the front tried the next (``failovers``: 486 when a worker's slots
 are full) and how often a worker did not answer an INVITE in time (``silent``); then it places
 calls at capacity once more (every slot must take a call again) and prints the same.
+
+``--calls N,...`` instead runs each concurrency N once, on a fresh pool of ceil(N / 4) workers
+(ports away from the test suite's, so it can run beside it), and prints a row per run:
+- ``start-up s``: from spawning `sipvm serve --workers W` to the supervisor's
+  ``sipvm pool ready`` line;
+- ``idle %/worker``: then, with no call, ``--idle-s`` (20) seconds of utime + stime of each
+  worker's process tree (``/proc``), summed, per worker, in % of one core;
+- a probe call alone (12 s of tone) gives the greeting and beep's length: the call's length
+  minus its recording's; a recording of a ``--call-s`` call is expected that much shorter;
+- N calls at ``--rate``; ``failed``: sipp's failed calls; ``recording min/med/exp``: the
+  stored recordings' shortest and median length and the expected one; ``short``: recordings
+  over 1 s shorter than expected; ``tone``: recordings of a sample of 10 whose 700 Hz tone
+  lasts as long as the recording (within 0.8 s);
+- ``INVITE->200 p50/p99``: sipp's ``-trace_rtt`` (whole milliseconds);
+- ``CPU % (pool)``: the machine's busy CPU (``/proc/stat``, 100 = every core) during the
+  steady part, from the last call placed (N / rate s) to the first call's end (at least the
+  last 4 s before it), and the pool's own share of the machine;
+- ``RSS/call``: the pool's peak RSS in that part (every process, shared pages counted in each)
+  per call; a line below gives the idle RSS and what each call added, how many recordings
+  were stored and what the server logged under load (telling words, WARNING/ERROR lines).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import random
 import re
@@ -40,6 +62,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -84,21 +107,52 @@ def rss_mb(pids: list[int]) -> float:
     return total * PAGE / 2**20
 
 
-def start(workers: int, work: Path, port: int) -> subprocess.Popen[bytes]:
+#: Loopback ports, away from the test suite's port blocks (20000 up to 32000) so a bench can run
+#: beside it: the pool's SIP port (workers take port + K), the first worker's RTP range (each
+#: worker takes 100; 125 workers end at 53500, inside the ephemeral range but bound at start),
+#: and the callers' SIP and RTP ports on 127.0.0.2.
+SIP_PORT, RTP_PORT, CALLER_SIP_PORT, CALLER_RTP_PORT = 18060, 41000, 18999, 18900
+POOL_READY = re.compile(r"sipvm pool ready: .*?(\d+) workers \((\d+) calls\) in ([0-9.]+) s")
+
+
+def start(workers: int, work: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+    """A fresh `sipvm serve` (``--workers W`` when W > 1), and its start-up time: from the
+    spawn to the supervisor's ``sipvm pool ready`` line (one worker: its ``sipvm ready``)."""
     log = (work / "serve.log").open("wb")
     argv = [sys.executable, "-m", "sipvm", "serve", "--data", str(work / "data")]
     argv += ["--directory", str(EXAMPLE), "--bind", "127.0.0.1", "--sip-port", str(port)]
-    argv += ["--rtp-port", "30000", "--trusted-peer", "127.0.0.2"]
+    argv += ["--rtp-port", str(RTP_PORT), "--trusted-peer", "127.0.0.2"]
     if workers > 1:
         argv += ["--workers", str(workers)]
-    proc = subprocess.Popen(argv, stderr=log, stdout=log)
-    deadline = time.monotonic() + 60
-    while (work / "serve.log").read_text(errors="replace").count("sipvm ready") < workers:
+    spawned = time.monotonic()
+    proc = subprocess.Popen(argv, stderr=log, stdout=log, start_new_session=True)
+    deadline = spawned + 60 + 2 * workers
+    while True:
+        text = (work / "serve.log").read_text(errors="replace")
+        ready = POOL_READY.search(text) if workers > 1 else "sipvm ready" in text
+        if ready:
+            break
         if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError((work / "serve.log").read_text(errors="replace")[-2000:])
-        time.sleep(0.2)
+            stop(proc)
+            raise RuntimeError(text[-2000:])
+        time.sleep(0.1)
+    startup = time.monotonic() - spawned
+    if isinstance(ready, re.Match) and int(ready.group(1)) != workers:
+        print(f"  pool ready with {ready.group(1)} of {workers} workers", flush=True)
     time.sleep(1.0)
-    return proc
+    return proc, startup
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """SIGTERM (the pool drains), then SIGKILL to the whole process group if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def run_calls(
@@ -108,7 +162,8 @@ def run_calls(
     for old in work.glob("*_rtt.csv"):
         old.unlink()
     argv = ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIO), "-s", "voicemail"]
-    argv += ["-i", "127.0.0.2", "-mi", "127.0.0.2", "-mp", "24000", "-p", "26999"]
+    argv += ["-i", "127.0.0.2", "-mi", "127.0.0.2", "-mp", str(CALLER_RTP_PORT)]
+    argv += ["-p", str(CALLER_SIP_PORT)]
     argv += ["-m", str(calls), "-l", str(calls), "-r", str(rate), "-d", str(int(call_s * 1000))]
     argv += ["-key", "caller", "5550199", "-key", "caller_name", "Bench", "-key", "pcap", str(pcap)]
     argv += ["-key", "extra_header", "Diversion: <sip:2001@pbx.example.com>;reason=no-answer"]
@@ -215,7 +270,8 @@ def run_burst(
     """``calls`` deposit calls at once (200 or 503 expected); each caller's final reply code."""
     trace = work / f"{name}.msgs"
     argv = ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", "voicemail"]
-    argv += ["-i", "127.0.0.2", "-mi", "127.0.0.2", "-mp", "24000", "-p", "26999"]
+    argv += ["-i", "127.0.0.2", "-mi", "127.0.0.2", "-mp", str(CALLER_RTP_PORT)]
+    argv += ["-p", str(CALLER_SIP_PORT)]
     argv += ["-m", str(calls), "-l", str(calls), "-r", str(calls), "-d", str(int(call_s * 1000))]
     argv += ["-key", "caller", "5550199", "-key", "caller_name", "Bench", "-key", "pcap", str(pcap)]
     argv += ["-key", "extra_header", "Diversion: <sip:2001@pbx.example.com>;reason=no-answer"]
@@ -241,8 +297,8 @@ def measure_burst(workers: int, call_s: float, factor: float) -> list[str]:
         work = Path(tmp)
         pcap = write_rtp_pcap(work / "t.pcap", wav=write_tone_wav(work / "t.wav", 700, call_s)).path
         scenario = burst_scenario(work)
-        port = 26060
-        proc = start(workers, work, port)
+        port = SIP_PORT
+        proc, _ = start(workers, work, port)
         try:
             before, seen = 0, (0, 0)
             rounds = [("burst", int(capacity * factor)), ("after", capacity)]
@@ -263,8 +319,7 @@ def measure_burst(workers: int, call_s: float, factor: float) -> list[str]:
                 )
                 before, seen = messages, now
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(180)
+            stop(proc)
     return lines
 
 
@@ -290,8 +345,8 @@ def measure(workers: int, call_s: float, rate: int) -> str:
             pcap = write_rtp_pcap(
                 work / "t.pcap", wav=write_tone_wav(work / "t.wav", 700, call_s)
             ).path
-            port = 26060
-            proc = start(workers, work, port)
+            port = SIP_PORT
+            proc, _ = start(workers, work, port)
             try:
                 pids = pool_pids(proc.pid)
                 cpu0 = cpu_s(pids)
@@ -302,8 +357,7 @@ def measure(workers: int, call_s: float, rate: int) -> str:
                 time.sleep(1.0)
                 intact = failed == 0 and stored(work, calls)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(120)
+                stop(proc)
         if intact:
             p50 = statistics.median(rtts) if rtts else float("nan")
             p99 = sorted(rtts)[int(0.99 * (len(rtts) - 1))] if rtts else float("nan")
@@ -316,11 +370,212 @@ def measure(workers: int, call_s: float, rate: int) -> str:
     return f"{workers:>7}      0 (every level failed)"
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU since boot, from ``/proc/stat``."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return total - fields[3] - fields[4], total
+
+
+def worker_trees(supervisor: int) -> list[list[int]]:
+    """Each worker's process tree (the supervisor's children but Kamailio); one worker: the
+    server itself."""
+    kids: list[int] = []
+    with contextlib.suppress(OSError):
+        kids = [
+            int(k)
+            for k in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+        ]
+    workers = [k for k in kids if comm(k) != "kamailio"]
+    return [pool_pids(w) for w in workers] or [pool_pids(supervisor)]
+
+
+def comm(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    return "?"
+
+
+def idle_cpu_pct(supervisor: int, seconds: float) -> float:
+    """% of one core per worker with no call: utime + stime of each worker's process tree
+    over ``seconds``, summed, divided by the workers."""
+    trees = worker_trees(supervisor)
+    pids = [p for tree in trees for p in tree]
+    before, t0 = cpu_s(pids), time.monotonic()
+    time.sleep(seconds)
+    used, wall = cpu_s(pids) - before, time.monotonic() - t0
+    return 100.0 * used / wall / len(trees)
+
+
+def recordings(work: Path, after_id: int = 0) -> list[tuple[int, str, int]]:
+    """(id, audio path, duration ms) of the messages stored with an id above ``after_id``."""
+    db = sqlite3.connect(work / "data" / "sipvm.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT id, audio, duration_ms FROM messages WHERE id > ? ORDER BY id", (after_id,)
+        ).fetchall()
+    finally:
+        db.close()
+    return [(int(i), str(a), int(ms)) for i, a, ms in rows]
+
+
+def probe_lead(work: Path, port: int, probe_s: float) -> tuple[float, int]:
+    """One call alone: the seconds its recording is shorter than the call (the greeting and
+    the beep, as this server plays them), and the probe message's id."""
+    pcap = write_rtp_pcap(
+        work / "probe.pcap", wav=write_tone_wav(work / "probe.wav", 700, probe_s)
+    ).path
+    failed, _ = run_calls(work, port, 1, probe_s, 1, pcap)
+    time.sleep(1.5)  # committed after the BYE
+    rows = recordings(work)
+    if failed or not rows:
+        raise RuntimeError(f"the probe call left no message (failed {failed})")
+    return probe_s - rows[-1][2] / 1000, rows[-1][0]
+
+
+class Sampler:
+    """Every second: the machine's CPU ticks, the pool's CPU seconds and its RSS (MB)."""
+
+    def __init__(self, supervisor: int) -> None:
+        self.supervisor = supervisor
+        self.samples: list[tuple[float, int, int, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            pids = pool_pids(self.supervisor)
+            busy, total = machine_ticks()
+            self.samples.append((time.monotonic(), busy, total, cpu_s(pids), rss_mb(pids)))
+            if self._stop.wait(1.0):
+                return
+
+    def window(self, t0: float, t1: float) -> tuple[float, float, float, float]:
+        """Between monotonic times ``t0`` and ``t1`` (the nearest samples): the machine's busy
+        CPU %, the pool's share of the machine %, the pool's peak RSS (MB), the seconds."""
+        inside = [s for s in self.samples if t0 <= s[0] <= t1]
+        if len(inside) < 2:
+            inside = sorted(self.samples, key=lambda s: abs(s[0] - (t0 + t1) / 2))[:2]
+            inside.sort()
+        a, b = inside[0], inside[-1]
+        wall = max(b[0] - a[0], 1e-6)
+        machine = 100.0 * (b[1] - a[1]) / max(b[2] - a[2], 1)
+        pool = 100.0 * (b[3] - a[3]) / wall / (os.cpu_count() or 1)
+        return machine, pool, max(s[4] for s in inside), wall
+
+
+LOG_SIGNS = (
+    ("PJ_ETOOMANY", "PJ_ETOOMANY"),
+    ("503", " 503"),
+    ("486", " 486"),
+    ("cannot answer", "cannot answer"),
+    ("hanging up", "hanging up"),
+    ("not ready", "not ready"),
+    ("restart", "started again"),
+)
+
+
+def log_summary(work: Path) -> list[str]:
+    """What the server logged that matters under load: counts of telling words, the WARNING
+    and ERROR lines (numbers blanked, most frequent first)."""
+    text = (work / "serve.log").read_text(errors="replace")
+    counts = [f"{name} {text.count(sign)}" for name, sign in LOG_SIGNS if sign in text]
+    kinds: dict[str, int] = {}
+    for line in text.splitlines():
+        found = re.search(r" (WARNING|ERROR|CRITICAL) (.*)", line)
+        if found:
+            key = re.sub(r"\d+(\.\d+)?", "N", f"{found.group(1)} {found.group(2)}")[:140]
+            kinds[key] = kinds.get(key, 0) + 1
+    lines = [f"    server log: {', '.join(counts) or 'nothing telling'}"]
+    for key, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:6]:
+        lines.append(f"    {n:>5} x {key}")
+    return lines
+
+
+CALLS_HEADER = (
+    "  calls workers failed  recording min/med/exp s  short  tone   INVITE->200 p50/p99 ms  "
+    "CPU % (pool)  idle %/worker  RSS/call  start-up s"
+)
+
+
+def measure_calls(
+    calls: int, call_s: float, rate: int, *, idle_s: float = 20.0, probe_s: float = 12.0
+) -> list[str]:
+    """One run at ``calls`` concurrent deposit calls on a fresh pool of ceil(calls / 4)
+    workers: the table row, then what the server logged."""
+    workers = math.ceil(calls / 4)
+    with tempfile.TemporaryDirectory(prefix="sipvm-calls-") as tmp:
+        work = Path(tmp)
+        pcap = write_rtp_pcap(work / "t.pcap", wav=write_tone_wav(work / "t.wav", 700, call_s)).path
+        port = SIP_PORT
+        proc, startup = start(workers, work, port)
+        try:
+            time.sleep(3.0)  # the start-up's last work (spoken names, the sound device's close)
+            idle = idle_cpu_pct(proc.pid, idle_s)
+            idle_rss = rss_mb(pool_pids(proc.pid))
+            lead, probe_id = probe_lead(work, port, probe_s)
+            with Sampler(proc.pid) as sampler:
+                began = time.monotonic()
+                failed, rtts = run_calls(work, port, calls, call_s, rate, pcap)
+            time.sleep(2.0)  # the last recordings are committed after their BYE
+            rows = recordings(work, probe_id)
+            logged = log_summary(work)  # before the stop: its drain logs 503s of its own
+        finally:
+            stop(proc)
+        # Steady: every call placed (calls / rate s) until the first ones end (call_s); at
+        # least the last 4 s before the first BYE when the ramp takes nearly the whole call.
+        t1 = began + call_s + 0.5
+        t0 = min(began + calls / rate + 1.0, t1 - 4.0)
+        machine, pool, rss, _ = sampler.window(t0, t1)
+        expected = call_s - lead
+        seconds = sorted(ms / 1000 for _, _, ms in rows)
+        short = sum(s < expected - 1.0 for s in seconds)
+        tone_ok, sample = 0, random.Random(1).sample(rows, min(10, len(rows)))
+        for _, audio, ms in sample:
+            tone = seconds_with_tone(read_pcm_mono(work / "data" / audio), 8000, 700, window_s=0.1)
+            tone_ok += abs(tone - ms / 1000) <= 0.8
+    missing = calls - len(rows)
+    p50 = statistics.median(rtts) if rtts else float("nan")
+    p99 = sorted(rtts)[int(0.99 * (len(rtts) - 1))] if rtts else float("nan")
+    rec = (
+        f"{seconds[0]:.1f} / {statistics.median(seconds):.1f} / {expected:.1f}"
+        if seconds
+        else f"- / - / {expected:.1f}"
+    )
+    row = (
+        f"{calls:>7} {workers:>7} {failed:>6}  {rec:>23}  {short:>5}  "
+        f"{tone_ok:>2}/{len(sample):<2}  "
+        f"{p50:>10.0f} / {p99:<10.0f}  {machine:>5.0f} ({pool:>3.0f})  {idle:>13.2f}  "
+        f"{rss / calls:>5.1f} MB  {startup:>10.1f}"
+    )
+    note = (
+        f"    greeting + beep {lead:.1f} s (probe call of {probe_s:.0f} s); {len(rows)} stored, "
+        f"{missing} missing; pool RSS {idle_rss:.0f} MB idle, {rss:.0f} MB at peak "
+        f"({(rss - idle_rss) / calls:.1f} MB per call added)"
+    )
+    return [row, note, *logged]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,4,16,50")
-    parser.add_argument("--call-s", type=float, default=20.0)
+    parser.add_argument(
+        "--calls",
+        default=None,
+        metavar="N,N,...",
+        help="concurrent calls per run (ceil(N / 4) workers each), e.g. 100,300,500",
+    )
+    parser.add_argument("--call-s", type=float, default=None, help="20 s; 30 s with --calls")
     parser.add_argument("--rate", type=int, default=20)
+    parser.add_argument("--idle-s", type=float, default=20.0, help="idle CPU window (--calls)")
     parser.add_argument(
         "--burst",
         type=float,
@@ -331,9 +586,22 @@ def main() -> int:
         help="place FACTOR x capacity calls at once (default 2) and count the reply codes",
     )
     args = parser.parse_args()
+    if args.calls is not None:
+        call_s = args.call_s or 30.0
+        print(
+            f"deposit calls of {call_s:.0f} s (G.711 tone) at {args.rate} calls/s, callers "
+            "127.0.0.2, through the front (1 worker: direct) on 127.0.0.1; a fresh pool per run",
+            flush=True,
+        )
+        print(CALLS_HEADER, flush=True)
+        for calls in (int(c) for c in args.calls.split(",")):
+            for line in measure_calls(calls, call_s, args.rate, idle_s=args.idle_s):
+                print(line, flush=True)
+        return 0
+    call_s = args.call_s or 20.0
     if args.burst is not None:
         print(
-            f"bursts of {args.burst:g} x capacity deposit calls of {args.call_s:.0f} s, all "
+            f"bursts of {args.burst:g} x capacity deposit calls of {call_s:.0f} s, all "
             "INVITEs within a second, through the front (1 worker: direct), 127.0.0.1"
         )
         print(
@@ -341,16 +609,16 @@ def main() -> int:
             "failovers  silent"
         )
         for workers in (int(w) for w in args.workers.split(",")):
-            for line in measure_burst(workers, args.call_s, args.burst):
+            for line in measure_burst(workers, call_s, args.burst):
                 print(line, flush=True)
         return 0
     print(
-        f"deposit calls of {args.call_s:.0f} s (G.711 tone) at {args.rate} calls/s through "
+        f"deposit calls of {call_s:.0f} s (G.711 tone) at {args.rate} calls/s through "
         "the front (1 worker: direct), 127.0.0.1"
     )
     print("workers  calls  INVITE->200 p50/p99 ms  CPU-s per call-min  RSS/call")
     for workers in (int(w) for w in args.workers.split(",")):
-        print(measure(workers, args.call_s, args.rate), flush=True)
+        print(measure(workers, call_s, args.rate), flush=True)
     return 0
 
 
