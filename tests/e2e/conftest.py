@@ -128,6 +128,7 @@ def start_server(
     cache = data / "prompt-cache"
     if shared_prompts and not cache.exists() and not cache.is_symlink():
         SHARED_PROMPT_CACHE.mkdir(parents=True, exist_ok=True)
+        SHARED_PROMPT_CACHE.chmod(0o700)  # private, as sipvm keeps everything in its data
         data.mkdir(parents=True, exist_ok=True)
         cache.symlink_to(SHARED_PROMPT_CACHE, target_is_directory=True)
     sip_port = free_ports(SERVER_HOST, POOL_PORTS, tcp=True)  # a pool's workers take port + K
