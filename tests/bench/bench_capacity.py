@@ -118,14 +118,14 @@ POOL_READY = re.compile(r"sipvm pool ready: .*?(\d+) workers \((\d+) calls\) in 
 def start(workers: int, work: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
     """A fresh `sipvm serve` (``--workers W`` when W > 1), and its start-up time: from the
     spawn to the supervisor's ``sipvm pool ready`` line (one worker: its ``sipvm ready``)."""
-    log = (work / "serve.log").open("wb")
     argv = [sys.executable, "-m", "sipvm", "serve", "--data", str(work / "data")]
     argv += ["--directory", str(EXAMPLE), "--bind", "127.0.0.1", "--sip-port", str(port)]
     argv += ["--rtp-port", str(RTP_PORT), "--trusted-peer", "127.0.0.2"]
     if workers > 1:
         argv += ["--workers", str(workers)]
     spawned = time.monotonic()
-    proc = subprocess.Popen(argv, stderr=log, stdout=log, start_new_session=True)
+    with (work / "serve.log").open("wb") as log:  # the server writes its own copy
+        proc = subprocess.Popen(argv, stderr=log, stdout=log, start_new_session=True)
     deadline = spawned + 60 + 2 * workers
     while True:
         text = (work / "serve.log").read_text(errors="replace")

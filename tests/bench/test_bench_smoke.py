@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.bench import bench_dialog_pace, bench_http, bench_menu_latency
+from tests.bench import bench_capacity, bench_dialog_pace, bench_http, bench_menu_latency
 from tests.bench.bench_listings import run
 from tests.bench.bench_login_timing import run as login_timing
 
@@ -68,3 +68,13 @@ def test_dialog_pace_benchmark_runs_and_prints_figures() -> None:
     for step in bench_dialog_pace.STEPS:
         (line,) = [x for x in lines if x.startswith(step)]
         assert re.search(r"( +[0-9]+\.[0-9]{2}){4}$", line), line
+
+
+@pytest.mark.slow
+def test_capacity_benchmark_runs_and_prints_figures() -> None:
+    lines = bench_capacity.measure_calls(8, 8.0, 20, idle_s=1.0, probe_s=8.0)
+    fields = lines[0].split()
+    assert fields[:3] == ["8", "2", "0"], lines  # 8 calls on 2 workers, none failed
+    assert re.search(r" 0 +8/8 ", lines[0]), lines  # none short, the tone in each
+    assert re.search(r"greeting \+ beep [0-9.]+ s .* 8 stored, 0 missing", lines[1]), lines
+    assert re.fullmatch(r"[0-9.]+", fields[-1]), lines  # the pool's start-up, in seconds
