@@ -4,7 +4,7 @@ exactly once per event and recipient, across restarts and competing processes.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -70,8 +70,9 @@ class Lamps:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send_mwi(self, phone: str, body: str) -> None:
-        self.sent.append((phone, body))
+    async def send_mwi_batch(self, notifies: Sequence[tuple[str, str]]) -> list[str | None]:
+        self.sent.extend(notifies)
+        return [None] * len(notifies)
 
     def to(self, phone: str, account: str) -> list[str]:
         return [

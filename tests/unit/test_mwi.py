@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pytest
 
@@ -115,9 +115,22 @@ class Clock:
 class Sender:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.batches: list[int] = []
 
     async def send_mwi(self, phone: str, body: str) -> None:
         self.sent.append((phone, body))
+
+    async def send_mwi_batch(self, notifies: Sequence[tuple[str, str]]) -> list[str | None]:
+        self.batches.append(len(notifies))
+        errors: list[str | None] = []
+        for phone, body in notifies:
+            try:
+                await self.send_mwi(phone, body)
+            except RuntimeError as exc:
+                errors.append(str(exc))
+            else:
+                errors.append(None)
+        return errors
 
 
 class Counts:
@@ -260,7 +273,8 @@ def test_a_failing_send_is_logged_and_the_rest_go_on(caplog: pytest.LogCaptureFi
     notifier.set_directory(directory(user("1", "sip:1@pbx"), user("2", "sip:2@pbx")))
     asyncio.run(notifier.send_due())
     assert [p for p, _ in sender.sent] == ["sip:2@pbx"]
-    assert "could not send the message-waiting NOTIFY to sip:1@pbx" in caplog.text
+    assert "could not send the message-waiting NOTIFY to sip:1@pbx: engine stopped" in caplog.text
+    assert sender.batches == [2]  # one round-trip for both
 
 
 def test_the_last_notify_a_phone_gets_says_yes_while_any_of_its_inboxes_has_new() -> None:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from sipvm.domain.messages import InboxCounts
@@ -35,10 +35,12 @@ Key = tuple[str, str]
 
 
 class LampSender(Protocol):
-    """Sends one unsolicited message-summary NOTIFY (the SIP engine)."""
+    """Sends unsolicited message-summary NOTIFYs (the SIP engine: one round-trip into its
+    thread per batch, not per NOTIFY)."""
 
-    async def send_mwi(self, phone: str, body: str) -> None:
-        """Send ``body`` to ``phone``; the outcome is only logged (lamps are refreshed)."""
+    async def send_mwi_batch(self, notifies: Sequence[tuple[str, str]]) -> Sequence[str | None]:
+        """Send each ``(phone, body)``; per NOTIFY None when it was handed to the SIP stack,
+        else what went wrong (only logged: lamps are refreshed)."""
 
 
 class CountsSource(Protocol):
@@ -155,14 +157,21 @@ class MwiNotifier:
         work = [(k, CLEARED) for k in clears]
         work += [(k, summaries.get(k[1], CLEARED)) for k in due_keys]
         work.sort(key=lambda item: item[1].new > 0)  # stable: every phone's "yes" comes last
-        for (phone, inbox), summary in work:
-            body = summary_body(message_account(inbox, phone), summary)
-            try:
-                await self._sender.send_mwi(phone, body)
-            except Exception:  # a lamp is refreshed later; never stop the loop
-                log.exception("could not send the message-waiting NOTIFY to %s", phone)
+        notifies = [
+            (phone, summary_body(message_account(inbox, phone), summary))
+            for (phone, inbox), summary in work
+        ]
+        try:
+            errors = await self._sender.send_mwi_batch(notifies) if notifies else []
+        except Exception as exc:  # a lamp is refreshed later; never stop the loop
+            log.exception("could not send %d message-waiting NOTIFYs", len(notifies))
+            errors = [str(exc)] * len(notifies)
+        sent_at = self._clock()
+        for ((phone, inbox), _), error in zip(work, errors, strict=True):
+            if error is not None:
+                log.error("could not send the message-waiting NOTIFY to %s: %s", phone, error)
                 continue
-            self._last_sent[(phone, inbox)] = self._clock()
+            self._last_sent[(phone, inbox)] = sent_at
             self.sent += 1
         await self._end_on_yes(work)
         return len(work)

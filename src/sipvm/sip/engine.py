@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -426,6 +426,19 @@ class PjEngine:
         through the proxy when one is configured."""
         self._account.sendRequest(notify_request(phone, body))
         self._requests_pending += 1
+
+    def send_mwi_batch(self, notifies: Sequence[tuple[str, str]]) -> list[str | None]:
+        """``send_mwi`` for each ``(phone, body)`` in one pass of the pjsip thread; per NOTIFY
+        None when sent, else the error's text (one bad AOR does not stop the others)."""
+        errors: list[str | None] = []
+        for phone, body in notifies:
+            try:
+                self.send_mwi(phone, body)
+            except Exception as exc:  # pj.Error for a URI pjsip refuses, and the like
+                errors.append(getattr(exc, "reason", "") or str(exc) or type(exc).__name__)
+            else:
+                errors.append(None)
+        return errors
 
     @property
     def active_calls(self) -> int:

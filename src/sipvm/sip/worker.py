@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from sipvm.flows.channel import CallerHungUp
@@ -96,10 +97,12 @@ class SipWorker:
         """Refuse call ``key`` with a final ``status``."""
         await self.engine.run(lambda: self.engine.reject(key, status, headers))
 
-    async def send_mwi(self, phone: str, body: str) -> None:
-        """Send a message-waiting NOTIFY to ``phone`` (``notify.mwi.LampSender``)."""
+    async def send_mwi_batch(self, notifies: Sequence[tuple[str, str]]) -> list[str | None]:
+        """Send message-waiting NOTIFYs, one job in the pjsip thread for the whole batch
+        (``notify.mwi.LampSender``)."""
         engine = self.engine
-        await engine.run(lambda: engine.send_mwi(phone, body))
+        batch = list(notifies)
+        return await engine.run(lambda: engine.send_mwi_batch(batch))
 
     def _dispatch(self, event: CallEvent) -> None:
         if isinstance(event, IncomingInvite):
