@@ -56,6 +56,7 @@ import math
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -507,7 +508,13 @@ CALLS_HEADER = (
 
 
 def measure_calls(
-    calls: int, call_s: float, rate: int, *, idle_s: float = 20.0, probe_s: float = 12.0
+    calls: int,
+    call_s: float,
+    rate: int,
+    *,
+    idle_s: float = 20.0,
+    probe_s: float = 12.0,
+    keep: Path | None = None,
 ) -> list[str]:
     """One run at ``calls`` concurrent deposit calls on a fresh pool of ceil(calls / 4)
     workers: the table row, then what the server logged."""
@@ -530,6 +537,11 @@ def measure_calls(
             logged = log_summary(work)  # before the stop: its drain logs 503s of its own
         finally:
             stop(proc)
+            if keep is not None:  # the server's log and sipp's statistics, for a closer look
+                keep.mkdir(parents=True, exist_ok=True)
+                for name in ("serve.log", "stat.csv"):
+                    with contextlib.suppress(OSError):
+                        shutil.copy(work / name, keep / f"{calls}-{name}")
         # Steady: every call placed (calls / rate s) until the first ones end (call_s); at
         # least the last 4 s before the first BYE when the ramp takes nearly the whole call.
         t1 = began + call_s + 0.5
@@ -577,6 +589,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=20)
     parser.add_argument("--idle-s", type=float, default=20.0, help="idle CPU window (--calls)")
     parser.add_argument(
+        "--keep", type=Path, default=None, metavar="DIR", help="copy each run's logs here (--calls)"
+    )
+    parser.add_argument(
         "--burst",
         type=float,
         nargs="?",
@@ -595,7 +610,7 @@ def main() -> int:
         )
         print(CALLS_HEADER, flush=True)
         for calls in (int(c) for c in args.calls.split(",")):
-            for line in measure_calls(calls, call_s, args.rate, idle_s=args.idle_s):
+            for line in measure_calls(calls, call_s, args.rate, idle_s=args.idle_s, keep=args.keep):
                 print(line, flush=True)
         return 0
     call_s = args.call_s or 20.0
