@@ -26,6 +26,7 @@ from sipvm.domain.messages import DepositFacts, Message, NewMessage
 from sipvm.errors import CorruptAudioError, NotFoundError
 from sipvm.services.directory import DirectoryService
 from sipvm.storage.audio_files import AudioFiles, new_uid
+from sipvm.storage.db import retry_when_locked
 from sipvm.storage.messages import SqliteMessageRepo
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,12 @@ class DepositService:
             reason=str(facts.get("reason", "")),
             urgent=bool(facts.get("urgent", False)),
         )
-        message = await self._repo.insert(new, actor=actor, action=action)
+        # Many workers ending calls at once may hold the store past its busy timeout: wait and
+        # try again rather than leave the message to the next start's recovery.
+        message = await retry_when_locked(
+            lambda: self._repo.insert(new, actor=actor, action=action),
+            what=f"storing message {uid} for inbox {inbox}",
+        )
         await asyncio.to_thread(self._files.sidecar(uid).unlink, True)
         return message
 
