@@ -36,6 +36,10 @@ class SipSettings:
     peer_login_failures: int = 100
     """Wrong PINs from one peer address (any caller id, any extension) within 15 minutes that
     lock phone logins from it (a PBX fronts many users: keep it well above their own slips)."""
+    behind_lag_ms: int = 200
+    """New calls get 503 with Retry-After while this process's event loop has lost this many
+    ms of the last second to waking late (a saturated machine, before recordings come out
+    short); it takes calls again below a quarter of it; 0: never refuse for load."""
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,7 @@ async def start_sip(
     """Load the prompts (a missing sound stops the start) and start the SIP worker; also
     returns its background tasks (the spoken names), for the caller to cancel at the end."""
     # Imported here so that the other commands never load pjsua2.
+    from sipvm.domain.load import LagTracker
     from sipvm.flows.router import CallRouter, RouterSettings
     from sipvm.prompts.prepare import PROMPT_CACHE
     from sipvm.prompts.spoken_names import NAMES_DIR, SpokenNames
@@ -334,7 +335,11 @@ async def start_sip(
         proxy=settings.sip.proxy,
         no_media_s=settings.sip.no_media_s,
     )
-    worker = SipWorker(engine, router)
+    lag = None
+    if settings.sip.behind_lag_ms > 0:
+        on_s = settings.sip.behind_lag_ms / 1000
+        lag = LagTracker(on_s=on_s, off_s=on_s / 4)
+    worker = SipWorker(engine, router, lag=lag)
     try:
         await worker.start()
         if tasks:

@@ -163,6 +163,16 @@ async def test_draining_answers_503_with_retry_after(app: App, clock: FakeClock)
     assert control.rejected == [(3, 503, (("Retry-After", "30"),))]
 
 
+async def test_a_worker_behind_answers_503_with_a_short_retry_after(
+    app: App, clock: FakeClock
+) -> None:
+    r = router(app, clock)
+    r.behind = True
+    control = FakeControl([])
+    await r.on_invite(control, 3, invite("plain_invite.sip"), "127.0.0.2:5060")
+    assert control.rejected == [(3, 503, (("Retry-After", "5"),))]
+
+
 async def test_malformed_from_a_trusted_peer_gets_400(app: App, clock: FakeClock) -> None:
     control = FakeControl([])
     await router(app, clock).on_invite(

@@ -2,7 +2,8 @@
 
 - From an address that is not a trusted peer: 403, whatever the extension (so a scanner
   learns nothing about which extensions exist), before anything is answered.
-- While the server drains for shutdown: 503 with Retry-After.
+- While the server drains for shutdown, or has fallen behind (``domain.load``: a saturated
+  machine; the front then tries another worker): 503 with Retry-After.
 - A request that does not parse: 400.
 - A call to the voicemail pilot (``*97``, ``voicemail``; ``*97*2001`` for one inbox) with no
   overflow headers runs the desk-phone menu (``flows.menu``); the caller's identity (P-Asserted-
@@ -45,6 +46,8 @@ from sipvm.flows.session import MenuServices
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 30
+BEHIND_RETRY_AFTER_S = 5
+"""Retry-After when the worker is behind: the load of a burst passes in seconds."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ class CallRouter:
         self.sink = sink
         self.clock = clock
         self.draining = False
+        self.behind = False
+        """Set by the worker while its event loop lags (``domain.load.LagTracker``)."""
 
     async def on_invite(self, control: CallControl, key: int, raw: str, source: str) -> None:
         """Handle one new INVITE from ``source`` (``ip:port``), answering through ``control``."""
@@ -122,8 +127,9 @@ class CallRouter:
             log.warning("refused a call from %s: not a trusted peer", host)
             await control.reject(key, 403)
             return
-        if self.draining:
-            await control.reject(key, 503, (("Retry-After", str(RETRY_AFTER_S)),))
+        if self.draining or self.behind:
+            retry = RETRY_AFTER_S if self.draining else BEHIND_RETRY_AFTER_S
+            await control.reject(key, 503, (("Retry-After", str(retry)),))
             return
         try:
             request = parse_request(raw)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from sipvm.domain.load import TICK_S, LagTracker
 from sipvm.flows.channel import CallerHungUp
 from sipvm.sip.channel import PjCallChannel
 from sipvm.sip.engine import CONFIRM_TIMEOUT_S, EngineConfig, PjEngine
@@ -31,6 +32,7 @@ class InviteRouter(Protocol):
     """Decides what to do with each new INVITE (``flows.router.CallRouter``)."""
 
     draining: bool
+    behind: bool
 
     async def on_invite(self, control: SipWorker, key: int, raw: str, source: str) -> None: ...
 
@@ -38,12 +40,16 @@ class InviteRouter(Protocol):
 class SipWorker:
     """Owns one ``PjEngine`` and routes its events to the right call."""
 
-    def __init__(self, config: EngineConfig, router: InviteRouter) -> None:
+    def __init__(
+        self, config: EngineConfig, router: InviteRouter, *, lag: LagTracker | None = None
+    ) -> None:
         self.config = config
         self._router = router
         self._channels: dict[int, PjCallChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._engine: PjEngine | None = None
+        self._lag = lag
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def engine(self) -> PjEngine:
@@ -55,11 +61,17 @@ class SipWorker:
         """Start SIP on the configured address and port."""
         self._engine = PjEngine(self.config, asyncio.get_running_loop(), self._dispatch)
         await self._engine.start()
+        if self._lag is not None:
+            self._watch = asyncio.create_task(watch_lag(self._lag, self._router))
 
     async def stop(self, grace_s: float = 0.0) -> None:
         """Refuse new calls; let calls in progress finish for up to ``grace_s``, then end
         them (their recordings are kept) and stop SIP."""
         self._router.draining = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._tasks and grace_s > 0:
             log.info("waiting up to %.0f s for %d calls to finish", grace_s, len(self._tasks))
             await asyncio.wait(set(self._tasks), timeout=grace_s)
@@ -124,3 +136,26 @@ class SipWorker:
         except Exception:
             log.exception("call %d failed", invite.key)
             await self.reject(invite.key, 500)
+
+
+async def watch_lag(tracker: LagTracker, router: InviteRouter, tick_s: float = TICK_S) -> None:
+    """Measure how late this process's event loop wakes, every ``tick_s``; keep
+    ``router.behind`` in step with ``tracker`` (logged when it changes), until cancelled."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(tick_s)
+        now = loop.time()
+        changed = tracker.add(now, now - asked - tick_s)
+        if changed is None:
+            continue
+        router.behind = changed
+        if changed:
+            log.warning(
+                "behind: the event loop lost %.0f ms of the last %.0f s (a saturated machine); "
+                "new calls get 503 until it catches up",
+                tracker.late_s * 1000,
+                tracker.window_s,
+            )
+        else:
+            log.info("caught up: new calls are taken again")
