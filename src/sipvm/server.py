@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,11 +41,8 @@ from sipvm.logs import name_worker
 from sipvm.storage.db import retry_when_locked
 
 if TYPE_CHECKING:
-    from sipvm.domain.model import Directory
-    from sipvm.flows.ports import DirectorySource, Greetings
+    from sipvm.flows.ports import Greetings
     from sipvm.notify.mwi import LampSender, MwiNotifier
-    from sipvm.prompts.prompt_set import PromptSet
-    from sipvm.prompts.spoken_names import SpokenNames
     from sipvm.sip.worker import SipWorker
     from sipvm.web.events import EventHub
     from sipvm.web.http_server import HttpServer
@@ -55,8 +51,6 @@ log = logging.getLogger(__name__)
 
 #: How often the server purges expired deletions.
 HOUSEKEEPING_S = 3600.0
-#: How often the spoken names look for a new directory in force.
-SPOKEN_NAMES_POLL_S = 1.0
 #: How long the start waits for the first round of spoken names (a small directory's take well
 #: under a second, so its first calls hear them; a large one's go on in the background).
 SPOKEN_NAMES_START_S = 5.0
@@ -102,12 +96,14 @@ async def serve(
 async def supervise(settings: Settings, stop: asyncio.Event, *, config: Path | None) -> int:
     """The pool's supervisor: prepare the store once, then run the front and the workers."""
     from sipvm.pool import front_config, run_pool
+    from sipvm.prompts.serving import warm
 
     front = front_config(settings)  # refuse a bad setup before touching the store
     app = await open_app(settings)
     try:
         await prepare(app, settings)
-        await warm_prompt_cache(app, settings)
+        # Every worker then reads one warm cache instead of converting every sound itself.
+        await warm(settings.data, app.directory.current, names=settings.menu.spoken_names)
         if not settings.http.port:
             await app.close()
             return await run_pool(settings, front, config, stop)
@@ -291,21 +287,20 @@ async def start_sip(
     # Imported here so that the other commands never load pjsua2.
     from sipvm.domain.load import LagTracker
     from sipvm.flows.router import CallRouter, RouterSettings
-    from sipvm.prompts.prepare import PROMPT_CACHE
-    from sipvm.prompts.spoken_names import NAMES_DIR, SpokenNames
+    from sipvm.prompts.serving import follow_names, load_prepared, spoken_names
     from sipvm.services.spoken_names import SpokenNameGreetings
     from sipvm.sip.engine import EngineConfig
     from sipvm.sip.worker import SipWorker
 
-    prompts = await load_prepared_prompts(app, settings)
+    prompts = await load_prepared(settings.data, app.directory.current.defaults.language)
     greetings: Greetings = app.greetings
     tasks: list[asyncio.Task[None]] = []
     first_names = asyncio.Event()
     if settings.menu.spoken_names:
-        names = SpokenNames(settings.data / PROMPT_CACHE / NAMES_DIR)
+        names = spoken_names(settings.data)
         greetings = SpokenNameGreetings(app.greetings, names, app.directory)
         if names.available:
-            tasks.append(asyncio.create_task(_speak_names(names, app.directory, first_names)))
+            tasks.append(asyncio.create_task(follow_names(names, app.directory, first_names)))
         else:
             log.warning(
                 "espeak-ng is not installed: inboxes without a recorded name are announced by "
@@ -349,68 +344,6 @@ async def start_sip(
         await _cancel(tasks)
         raise
     return worker, tasks
-
-
-async def load_prepared_prompts(app: App, settings: Settings) -> PromptSet:
-    """The prompts of the directory's language (a missing sound stops the start), prepared
-    (``DATA/prompt-cache/``: made once, read back by every later start and every worker)."""
-    from sipvm.prompts import DEFAULT_SOUNDS_DIR, default_extra_dir, default_manifest, load_prompts
-    from sipvm.prompts.prepare import PROMPT_CACHE, prepare_prompts
-
-    prompts = load_prompts(
-        default_manifest(),
-        DEFAULT_SOUNDS_DIR,
-        default_extra_dir(),
-        language=app.directory.current.defaults.language,
-        overrides_dir=settings.data / "prompts",
-    )
-    prompts, prepared = await asyncio.to_thread(
-        prepare_prompts, prompts, settings.data / PROMPT_CACHE
-    )
-    log.info("%s", prepared)
-    return prompts
-
-
-async def warm_prompt_cache(app: App, settings: Settings) -> None:
-    """The supervisor prepares the prompts and speaks the directory's names before it starts
-    the workers, so that N workers read one cache instead of each converting every sound."""
-    from sipvm.prompts.prepare import PROMPT_CACHE
-    from sipvm.prompts.spoken_names import NAMES_DIR, SpokenNames
-
-    await load_prepared_prompts(app, settings)
-    if settings.menu.spoken_names:
-        names = SpokenNames(settings.data / PROMPT_CACHE / NAMES_DIR)
-        texts = [entry.name for entry in app.directory.current.extensions.values()]
-        ready, made = await asyncio.to_thread(names.make, texts)
-        if made:
-            log.info("spoken names: %d ready (%d made)", ready, made)
-
-
-async def _speak_names(
-    names: SpokenNames, directory: DirectorySource, first_round: asyncio.Event
-) -> None:
-    """Make the spoken names of every extension at start (``first_round`` is set when done)
-    and whenever the directory in force changes (``make`` runs in a thread; cancelling stops
-    it between two names)."""
-    stop = threading.Event()
-    done: Directory | None = None
-    try:
-        while True:
-            current = directory.current
-            if current is not done:
-                done = current
-                texts = [entry.name for entry in current.extensions.values()]
-                try:
-                    ready, made = await asyncio.to_thread(names.make, texts, stop=stop)
-                except Exception:  # keep serving calls: the extensions are spelled meanwhile
-                    log.exception("spoken names failed")
-                else:
-                    if made:
-                        log.info("spoken names: %d ready (%d made)", ready, made)
-                first_round.set()
-            await asyncio.sleep(SPOKEN_NAMES_POLL_S)
-    finally:
-        stop.set()
 
 
 async def start_notify(
