@@ -109,7 +109,7 @@ def test_the_cache_is_reused_and_a_changed_source_converted_again(
     def no_conversion(*_: object) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(prep, "prepare_segment", no_conversion)
+    monkeypatch.setattr(prep, "prepare_segments", no_conversion)
     again, hit = prep.prepare_file(source, cache)
     assert (again, hit) == (first, True)
     monkeypatch.undo()

@@ -179,7 +179,7 @@ def prepare_segments(
     by_rate: dict[tuple[int, int], list[int]] = {}
     trimmed = [trim(s, settings) for s in segments]
     for i, segment in enumerate(trimmed):
-        if (paced is not None and not paced[i]) or loud_bounds(segment, 0.0) is None:
+        if (paced is not None and not paced[i]) or segment.max == 0:
             continue  # not speech, or silence (a pause keeps its length)
         by_rate.setdefault((segment.frame_rate, segment.channels), []).append(i)
     done = list(trimmed)
@@ -227,14 +227,8 @@ def prepare_file(
     source: Path, cache: Path, settings: PrepareSettings = DEFAULT
 ) -> tuple[Path, bool]:
     """The prepared copy of ``source`` in ``cache`` and whether it was there already."""
-    target = cache / cache_key(source, settings)
-    if target.is_file():
-        return target, True
-    [segment] = prepare_segments(
-        [read_segment(source)], settings, paced=[source.stem not in settings.unpaced]
-    )
-    write_atomically(segment, target)
-    return target, False
+    targets, reused = prepare_files([source], cache, settings)
+    return targets[source], reused == 1
 
 
 def prepare_files(
@@ -244,6 +238,8 @@ def prepare_files(
     in ``cache`` already."""
     targets = {source: cache / cache_key(source, settings) for source in sources}
     missing = [source for source, target in targets.items() if not target.is_file()]
+    if not missing:
+        return targets, len(targets)
     prepared = prepare_segments(
         [read_segment(source) for source in missing],
         settings,
