@@ -29,7 +29,14 @@ import pytest
 from sipvm.app import DB_NAME, App
 from sipvm.audio.greeting import MAX_UPLOAD_BYTES
 from sipvm.domain.lockout import LoginOutcome
-from tests.e2e.conftest import SERVER_HOST, Server, seed_message, start_server, stored_message
+from tests.e2e.conftest import (
+    EXAMPLE,
+    SERVER_HOST,
+    Server,
+    seed_message,
+    start_server,
+    stored_message,
+)
 from tests.support.ports import free_ports
 from tests.support.tones import read_pcm_mono, tone_present, write_tone_wav
 
@@ -81,9 +88,11 @@ class Live:
         return seed_message(self.server, self.tmp, inbox, freq_hz=freq_hz)
 
 
-def start_live(tmp: Path, settings: str = "") -> Live:
+def start_live(tmp: Path, settings: str = "", *, directory: Path = EXAMPLE) -> Live:
     port = free_ports(SERVER_HOST, tcp=True)
-    server = start_server(tmp, settings=settings, extra=("--http-port", str(port)))
+    server = start_server(
+        tmp, settings=settings, directory=directory, extra=("--http-port", str(port))
+    )
     line = server.wait_log("portal: http://")
     assert line.rstrip().endswith(f"portal: http://{SERVER_HOST}:{port}/"), line
     return Live(server, f"http://{SERVER_HOST}:{port}", tmp)

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.ports import free_ports
 from tests.support.tones import read_pcm_mono, seconds_with_tone
 
-from .conftest import SERVER_HOST, Kit, Server, free_port, seed_message, start_server
+from .conftest import SERVER_HOST, Kit, Server, free_port, seed_message
+from .test_http_api import start_live
 from .test_menu_sip import log_in, menu_call
 from .test_mwi_sip import lamp_states, phone
 
@@ -83,13 +83,10 @@ def write_directory(tmp: Path, carol: str, *, billing: bool = False) -> Path:
 
 
 def start_http(tmp: Path, directory: Path, settings: str = "") -> tuple[Server, str]:
+    """A live server with HTTP on ``directory`` (``test_http_api.start_live``)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    port = free_ports(SERVER_HOST, tcp=True)
-    server = start_server(
-        tmp, directory=directory, settings=settings, extra=("--http-port", str(port))
-    )
-    server.wait_log("portal: http://")
-    return server, f"http://{SERVER_HOST}:{port}"
+    live = start_live(tmp, settings, directory=directory)
+    return live.server, live.url
 
 
 def yealink_keys(text: str) -> dict[int, dict[str, str]]:
