@@ -8,8 +8,6 @@ longer in the directory are left as they are (the command says which names it wr
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from sipvm.cli.common import with_app
 from sipvm.cli.output import print_json, print_table
 from sipvm.config import Settings, load_settings
 from sipvm.domain.phones import file_names, phone_keys
+from sipvm.fsutil import replace_file
 from sipvm.provisioning.phones import phone_files
 
 
@@ -51,23 +50,12 @@ async def _export(args: argparse.Namespace) -> int:
         files = renderer.render_all(app.directory.current)
         args.out.mkdir(parents=True, exist_ok=True)
         for f in files:
-            _write(args.out / f.name, f.content)
+            replace_file(args.out / f.name, f.content)
             print(f"{args.out / f.name}  {f.phone.model.value}, {f.phone.phone.uri}")
         print(f"{len(files)} files for {len({f.phone.mac for f in files})} phones")
         return 0
 
     return await with_app(args, body)
-
-
-def _write(target: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".phone-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 async def _list(args: argparse.Namespace) -> int:

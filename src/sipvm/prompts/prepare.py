@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import math
-import os
 import subprocess
-import tempfile
 import warnings
 import wave
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from sipvm.fsutil import replace_file
 from sipvm.prompts.prompt_set import PromptSet
 
 with warnings.catch_warnings():
@@ -210,17 +210,13 @@ def read_segment(path: Path) -> Any:
 
 def write_atomically(segment: Any, target: Path) -> None:
     """Write a WAV to a temporary name beside ``target``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".prepare-", suffix=".wav")
-    try:
-        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(SAMPLE_WIDTH)
-            w.setframerate(segment.frame_rate)
-            w.writeframes(segment.raw_data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(SAMPLE_WIDTH)
+        w.setframerate(segment.frame_rate)
+        w.writeframes(segment.raw_data)
+    replace_file(target, wav.getvalue())
 
 
 def prepare_file(
