@@ -30,7 +30,6 @@ from sipvm.domain.model import (
     Grant,
     Kind,
     OwnerPolicy,
-    PhoneModel,
     Right,
     Role,
     Site,
@@ -39,7 +38,8 @@ from sipvm.domain.model import (
 )
 from sipvm.domain.pins import hash_pin, is_pin_hash, pin_problem, verify_pin
 from sipvm.errors import DirectoryError, InvalidInputError
-from sipvm.provisioning.checks import Checks, non_empty, type_name
+from sipvm.provisioning.checks import non_empty, type_name
+from sipvm.provisioning.phone_tables import AOR_RE, PhoneChecks, phone_document
 from sipvm.provisioning.routing_file import (
     ROUTING_KEYS,
     RoutingReader,
@@ -54,11 +54,6 @@ _EXT_RE = re.compile(rf"^[0-9]{{1,{EXT_MAX_DIGITS}}}\Z")
 _OPERATOR_RE = re.compile(r"^\+?[0-9*#]{1,20}\Z")
 _LANG_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
-_AOR_RE = re.compile(r"^sips?:[^\s]+\Z")
-_MAC_SEPARATORS = re.compile(r"[:.\-\s]")
-_MAC_RE = re.compile(r"^[0-9a-f]{12}\Z")
-_PHONE_KEYS = {"uri", "mac", "model", "label"}
-_LABEL_MAX = 40
 
 _COMMON_KEYS = {"ext", "name", "site", "email", "members"}
 _OWNER_KEYS = {"pin", "pin_hash", "phones", "phone", "notify_email", "policy"}
@@ -151,7 +146,7 @@ def _extension_document(e: Extension) -> dict[str, Any]:
         tables = {d.uri for d in e.desk_phones}
         out["phones"] = [aor for aor in e.phones if aor not in tables]
         if e.desk_phones:  # written only when given: older documents keep their digest
-            out["phone"] = [_phone_document(d) for d in e.desk_phones]
+            out["phone"] = [phone_document(d) for d in e.desk_phones]
         if not e.notify_email:  # written only when off: older documents keep their digest
             out["notify_email"] = False
         out["policy"] = {key: getattr(e.policy, key) for key in POLICY_KEYS[e.kind]}
@@ -162,17 +157,6 @@ def _extension_document(e: Extension) -> dict[str, Any]:
         ]
     if e.routing is not None:
         out.update(routing_document(e.routing))
-    return out
-
-
-def _phone_document(d: DeskPhone) -> dict[str, Any]:
-    out: dict[str, Any] = {"uri": d.uri}
-    if d.mac is not None:
-        out["mac"] = d.mac
-    if d.model is not None:
-        out["model"] = d.model.value
-    if d.label is not None:
-        out["label"] = d.label
     return out
 
 
@@ -188,14 +172,12 @@ def _role_document(r: Role) -> dict[str, Any]:
     return out
 
 
-class _Parser(Checks):
+class _Parser(PhoneChecks):
     """One validation pass; ``problems`` collects every problem found."""
 
     def __init__(self, source: str, existing: Directory | None) -> None:
         super().__init__(source)
         self.existing = existing
-        self.macs: dict[str, str] = {}
-        """MAC → the entry whose phone has it (one phone per MAC in the directory)."""
 
     def rights(self, value: Any, where: str) -> frozenset[Right]:
         if not isinstance(value, list) or not value:
@@ -397,81 +379,9 @@ class _Parser(Checks):
             )
             return []
         for aor in value:
-            if not _AOR_RE.match(aor):
+            if not AOR_RE.match(aor):
                 self.problem(where, f"phone {aor!r} is not a SIP URI (sip:user@host)")
         return list(value)
-
-    def desk_phones(self, value: Any, where: str) -> list[DeskPhone]:
-        """The ``[[user.phone]]`` tables: a URI and, for a phone sipvm provisions, its MAC and
-        model (both or neither), and an optional label."""
-        out = []
-        for i, table in enumerate(self.tables(value, f"{where} phone", header="user.phone"), 1):
-            w = f"{where} phone #{i}"
-            self.keys(table, _PHONE_KEYS, w)
-            uri = self.get(
-                table,
-                "uri",
-                str,
-                w,
-                required=True,
-                check=lambda v: None if _AOR_RE.match(v) else "is not a SIP URI (sip:user@host)",
-            )
-            mac = self.get(table, "mac", str, w)
-            if mac is not None:
-                mac = self.mac(mac, w)
-            model = self.get(table, "model", str, w)
-            if model is not None:
-                try:
-                    model = PhoneModel(model.lower())
-                except ValueError:
-                    known = ", ".join(m.value for m in PhoneModel)
-                    self.problem(w, f"unknown model {model!r}; sipvm provisions: {known}")
-                    model = None
-            if ("mac" in table) != ("model" in table):
-                self.problem(
-                    w,
-                    "give both 'mac' and 'model' (a phone sipvm writes a file for) or neither",
-                )
-            label = self.get(
-                table,
-                "label",
-                str,
-                w,
-                check=lambda v: (
-                    None
-                    if 0 < len(v) <= _LABEL_MAX and v.isprintable()
-                    else f"must be 1 to {_LABEL_MAX} printable characters"
-                ),
-            )
-            if uri is not None:
-                out.append(DeskPhone(uri=uri, mac=mac, model=model, label=label))
-        return out
-
-    def mac(self, value: str, where: str) -> str | None:
-        """A MAC address as 12 lower-case hex digits (``80:5E:C0:12:34:56`` is accepted), not
-        taken by another phone."""
-        mac = _MAC_SEPARATORS.sub("", value).lower()
-        if not _MAC_RE.match(mac):
-            self.problem(
-                where,
-                f"'mac' {value!r} is not a MAC address: 12 hex digits, e.g. \"805ec0123456\"",
-            )
-            return None
-        first = self.macs.setdefault(mac, where)
-        if first != where:
-            self.problem(where, f"MAC {mac} is already the phone of {first}: one phone per MAC")
-            return None
-        return mac
-
-    def all_phones(self, phones: list[str], desk: list[DeskPhone], where: str) -> list[str]:
-        """Every AOR of the entry: ``phones`` then the tables', each once."""
-        out = list(phones)
-        for phone in desk:
-            if phone.uri in out:
-                self.problem(where, f"phone {phone.uri!r} is given twice")
-            else:
-                out.append(phone.uri)
-        return out
 
     def policy(self, kind: Kind, value: Any, where: str) -> OwnerPolicy:
         base = _DEFAULT_POLICY[kind]
